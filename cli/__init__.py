@@ -1,0 +1,1 @@
+"""The dataprep command line (installed as the package ``dataprep_cli``)."""

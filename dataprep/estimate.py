@@ -1,0 +1,328 @@
+"""``estimate``: how many effective, unique tokens a set of parquet shards holds.
+
+Data flow: read -> (tokenize || scan) per batch -> decide duplicates over the
+whole input -> find boilerplate among kept documents -> second pass over the
+documents holding boilerplate to count exactly what stripping removes ->
+assemble the report. ``--fast`` reads metadata columns only.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from dataprep import __version__
+from dataprep.boilerplate import Boilerplate, find_boilerplate, strip_lines
+from dataprep.dedup import Decisions, decide
+from dataprep.diversity import NgramDiversity
+from dataprep.errors import DataprepError
+from dataprep.minhash import LSHParams, MinHasher
+from dataprep.plan import Plan
+from dataprep.progress import Progress
+from dataprep.reader import Source, iter_batches, open_sources
+from dataprep.scan import scan_batch
+from dataprep.tokenizer import bin_dtype, encode_batch, get_encoding
+
+SCORE_COLUMNS = ("score", "int_score", "token_count")
+DEFAULT_MIN_SCORE = 3.0
+CLUSTER_SIZE_BINS = ((2, 2), (3, 3), (4, 7), (8, 15), (16, 63), (64, None))
+
+
+@dataclass
+class EstimateOptions:
+    text_column: str | None = None
+    min_score: float | None = None  # None: report the mix at 3 but filter nothing
+    lsh: LSHParams = field(default_factory=LSHParams)
+    boilerplate_min_docs: int = 3
+    top_lines: int = 10
+    diversity_ngram: int = 13
+    fast: bool = False
+    batch_rows: int = 2048
+    threads: int = 2
+    encoding: str = "gpt2"
+    plan: Plan | None = None
+
+
+@dataclass
+class Corpus:
+    """Per-document arrays for the whole input, in global document order."""
+
+    sources: list[Source]
+    tokens: np.ndarray  # int64 incl. one EOT per document
+    text_bytes: np.ndarray | None
+    score: np.ndarray  # float64, NaN where absent
+    int_score: np.ndarray  # int64, -1 where absent
+    token_count: np.ndarray | None  # the parquet column, when every file has it
+
+
+def _scores(batch, n: int) -> tuple[np.ndarray, np.ndarray]:
+    score = batch.columns.get("score")
+    int_score = batch.columns.get("int_score")
+    if score is None:
+        score = int_score.astype(np.float64) if int_score is not None else np.full(n, np.nan)
+        if int_score is not None:
+            score[int_score < 0] = np.nan
+    if int_score is None:
+        int_score = np.where(np.isnan(score), -1, np.rint(np.clip(score, 0, 5))).astype(np.int64)
+    return score, int_score
+
+
+def passes_score(corpus: Corpus, min_score: float) -> np.ndarray:
+    """FineWeb-Edu's rule for whole thresholds (int_score >= 3); the float score otherwise."""
+    if float(min_score).is_integer():
+        return corpus.int_score >= min_score
+    return np.nan_to_num(corpus.score, nan=-np.inf) >= min_score
+
+
+def estimate(paths: list[str], opts: EstimateOptions, progress: bool | None = None) -> dict:
+    sources = open_sources(paths, opts.text_column)
+    if opts.fast:
+        return _estimate_fast(sources, opts, progress)
+    enc = get_encoding(opts.encoding)
+    minhasher = MinHasher(opts.lsh)
+    diversity = NgramDiversity(n=opts.diversity_ngram)
+    scans, tokens, scores, int_scores, counts = [], [], [], [], []
+    bar = Progress("estimate", sum(s.rows for s in sources), progress)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for batch in iter_batches(sources, SCORE_COLUMNS, opts.batch_rows):
+            # The tokenizer releases the GIL, so it runs beside the numpy work.
+            pending = pool.submit(encode_batch, enc, batch.texts(), opts.threads)
+            scan = scan_batch(batch, minhasher)
+            flat, lengths = pending.result()
+            diversity.update(flat, lengths)
+            scans.append(scan)
+            tokens.append(lengths + 1)
+            s, i = _scores(batch, len(batch))
+            scores.append(s)
+            int_scores.append(i)
+            counts.append(batch.columns.get("token_count"))
+            bar.update(len(batch), int(scan.text_bytes.sum()))
+    bar.done()
+
+    corpus = Corpus(
+        sources=sources,
+        tokens=np.concatenate(tokens),
+        text_bytes=np.concatenate([s.text_bytes for s in scans]),
+        score=np.concatenate(scores),
+        int_score=np.concatenate(int_scores),
+        token_count=None if any(c is None for c in counts) else np.concatenate(counts),
+    )
+    decisions = decide(
+        np.concatenate([s.digests for s in scans]),
+        np.concatenate([s.band_hashes for s in scans]),
+        np.concatenate([s.has_shingles for s in scans]),
+        corpus.score,
+    )
+    line_hash = np.concatenate([s.line_hash for s in scans])
+    line_doc = np.concatenate([s.line_doc for s in scans])
+    del scans
+    boiler = find_boilerplate(line_hash, line_doc, decisions.kept, opts.boilerplate_min_docs)
+    with_boiler = np.unique(line_doc[np.isin(line_hash, boiler.hashes)])
+    with_boiler = with_boiler[decisions.kept[with_boiler]]
+    boiler_tokens, samples = _boilerplate_tokens(sources, corpus.tokens, with_boiler, boiler, enc, opts)
+
+    report = _report_head(sources, opts, enc, corpus, mode="full")
+    report.update(_dedup_section(corpus, decisions, opts.lsh))
+    report.update(_boilerplate_section(boiler, boiler_tokens, with_boiler, samples, opts))
+    effective = decisions.kept.copy()
+    if opts.min_score is not None:
+        effective &= passes_score(corpus, opts.min_score)
+    stripped = corpus.tokens - boiler_tokens
+    after_boiler = int(stripped[decisions.kept].sum())
+    effective_tokens = int(stripped[effective].sum())
+    report["score_filtered_docs"] = int((decisions.kept & ~effective).sum())
+    report["score_filtered_tokens"] = after_boiler - effective_tokens
+    report["effective_docs"] = int(effective.sum())
+    report["effective_tokens"] = effective_tokens
+    report["effective_share"] = effective_tokens / report["tokens"]
+    report["effective_is_upper_bound"] = False
+    report["waterfall"] = _waterfall(report)
+    frac = diversity.fraction()
+    report["diversity"] = {
+        "ngram": opts.diversity_ngram,
+        "ngrams": diversity.total,
+        "distinct_estimate": round(diversity.distinct()),
+        "distinct_fraction": frac,
+    }
+    _add_plan(report, opts, len(sources))
+    return report
+
+
+def _boilerplate_tokens(
+    sources: list[Source], tokens: np.ndarray, docs: np.ndarray, boiler: Boilerplate, enc, opts: EstimateOptions
+) -> tuple[np.ndarray, dict[int, str]]:
+    """Exact tokens removed from each document by stripping boilerplate lines, and one raw sample per line."""
+    removed = np.zeros(len(tokens), dtype=np.int64)
+    samples: dict[int, str] = {}
+    if len(docs) == 0:
+        return removed, samples
+    for batch in iter_batches(sources, (), opts.batch_rows):
+        lo, hi = batch.first_doc, batch.first_doc + len(batch)
+        mine = docs[(docs >= lo) & (docs < hi)]
+        if len(mine) == 0:
+            continue
+        texts = batch.text.take(mine - lo).to_pylist()
+        stripped, lines = strip_lines(texts, boiler.hashes)
+        _, lengths = encode_batch(enc, stripped, opts.threads)
+        removed[mine] = tokens[mine] - (lengths + 1)
+        for h, line in lines:
+            samples.setdefault(h, line)
+    return removed, samples
+
+
+def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool | None) -> dict:
+    missing = [s.path for s in sources if "token_count" not in s.columns]
+    if missing:
+        raise DataprepError(f"--fast needs a token_count column, which {missing[0]} lacks; run without --fast")
+    tokens, scores, int_scores = [], [], []
+    bar = Progress("estimate --fast", sum(s.rows for s in sources), progress)
+    for batch in iter_batches(sources, SCORE_COLUMNS, 65536, with_text=False):
+        counts = batch.columns["token_count"]
+        if (counts < 0).any():
+            raise DataprepError(f"{sources[batch.source].path}: null or negative token_count")
+        tokens.append(counts + 1)
+        s, i = _scores(batch, len(batch))
+        scores.append(s)
+        int_scores.append(i)
+        bar.update(len(batch))
+    bar.done()
+    tok = np.concatenate(tokens)
+    corpus = Corpus(
+        sources=sources,
+        tokens=tok,
+        text_bytes=None,
+        score=np.concatenate(scores),
+        int_score=np.concatenate(int_scores),
+        token_count=tok - 1,
+    )
+    report = _report_head(sources, opts, None, corpus, mode="fast")
+    keep = np.ones(len(tok), dtype=bool)
+    if opts.min_score is not None:
+        keep = passes_score(corpus, opts.min_score)
+    for key in ("exact_duplicate_docs", "exact_duplicate_tokens", "near_duplicate_docs", "near_duplicate_tokens"):
+        report[key] = None
+    report["boilerplate_tokens"] = None
+    report["score_filtered_docs"] = int((~keep).sum())
+    report["score_filtered_tokens"] = int(tok[~keep].sum())
+    report["effective_docs"] = int(keep.sum())
+    report["effective_tokens"] = int(tok[keep].sum())
+    report["effective_share"] = report["effective_tokens"] / report["tokens"]
+    report["effective_is_upper_bound"] = True
+    report["waterfall"] = _waterfall(report)
+    report["diversity"] = None
+    _add_plan(report, opts, len(sources))
+    return report
+
+
+def _report_head(sources: list[Source], opts: EstimateOptions, enc, corpus: Corpus, mode: str) -> dict:
+    schemas = sorted({s.schema_name for s in sources})
+    report: dict = {
+        "dataprep_version": __version__,
+        "mode": mode,
+        "files": [{"path": s.path, "rows": s.rows, "bytes": s.size, "schema": s.schema_name} for s in sources],
+        "schema": schemas[0] if len(schemas) == 1 else "mixed",
+        "docs": int(len(corpus.tokens)),
+        "text_bytes": None if corpus.text_bytes is None else int(corpus.text_bytes.sum()),
+        "tokens": int(corpus.tokens.sum()),
+        "tokens_source": "tokenizer" if mode == "full" else "token_count column + 1 EOT per document",
+        "token_count_column": None if corpus.token_count is None else int(corpus.token_count.sum()),
+    }
+    if enc is not None:
+        report["tokenizer"] = {
+            "name": enc.name,
+            "n_vocab": enc.n_vocab,
+            "eot": enc.eot_token,
+            "bin_dtype": bin_dtype(enc.n_vocab).name,
+        }
+    report.update(_score_section(corpus, opts))
+    return report
+
+
+def _score_section(corpus: Corpus, opts: EstimateOptions) -> dict:
+    present = bool((corpus.int_score >= 0).any())
+    threshold = DEFAULT_MIN_SCORE if opts.min_score is None else opts.min_score
+    if not present:
+        if opts.min_score is not None:
+            raise DataprepError("--min-score given but the input has no score or int_score column")
+        return {"score_present": False, "score_histogram": None, "min_score": None, "tokens_at_or_above_min_score": None}
+    hist = {}
+    for k in range(6):
+        sel = corpus.int_score == k
+        hist[str(k)] = {"docs": int(sel.sum()), "tokens": int(corpus.tokens[sel].sum())}
+    missing = corpus.int_score < 0
+    if missing.any():
+        hist["none"] = {"docs": int(missing.sum()), "tokens": int(corpus.tokens[missing].sum())}
+    ok = passes_score(corpus, threshold)
+    return {
+        "score_present": True,
+        "score_histogram": hist,
+        "min_score": threshold,
+        "docs_at_or_above_min_score": int(ok.sum()),
+        "tokens_at_or_above_min_score": int(corpus.tokens[ok].sum()),
+    }
+
+
+def _dedup_section(corpus: Corpus, d: Decisions, lsh: LSHParams) -> dict:
+    bands, rows = lsh.bands_rows
+    sizes = d.cluster_sizes()
+    bins = {}
+    for lo, hi in CLUSTER_SIZE_BINS:
+        name = str(lo) if lo == hi else (f"{lo}-{hi}" if hi else f"{lo}+")
+        bins[name] = int(((sizes >= lo) & (sizes <= (hi or np.inf))).sum())
+    return {
+        "exact_duplicate_docs": int(d.exact.sum()),
+        "exact_duplicate_tokens": int(corpus.tokens[d.exact].sum()),
+        "near_duplicate_docs": int(d.near.sum()),
+        "near_duplicate_tokens": int(corpus.tokens[d.near].sum()),
+        "near_duplicate_clusters": int(len(sizes)),
+        "largest_cluster": int(sizes.max()) if len(sizes) else 0,
+        "cluster_sizes": bins,
+        "lsh": {
+            "num_perm": lsh.num_perm,
+            "bands": bands,
+            "rows": rows,
+            "ngram": lsh.ngram,
+            "threshold": lsh.threshold,
+            "implied_threshold": lsh.implied_threshold,
+            "detection_probability": {str(j): lsh.detection_probability(j) for j in (0.7, 0.8, 0.9)},
+        },
+    }
+
+
+def _boilerplate_section(boiler: Boilerplate, removed: np.ndarray, docs: np.ndarray, samples: dict, opts) -> dict:
+    order = np.lexsort((boiler.hashes, -boiler.doc_counts))[: opts.top_lines]
+    return {
+        "boilerplate_min_docs": opts.boilerplate_min_docs,
+        "boilerplate_lines": int(len(boiler)),
+        "boilerplate_docs": int(len(docs)),
+        "boilerplate_tokens": int(removed.sum()),
+        "boilerplate_top": [
+            {"line": samples.get(int(boiler.hashes[i]), ""), "docs": int(boiler.doc_counts[i])} for i in order
+        ],
+    }
+
+
+def _waterfall(r: dict) -> list[dict]:
+    steps = [("raw", 0), ("exact duplicates", r["exact_duplicate_tokens"]), ("near duplicates", r["near_duplicate_tokens"])]
+    steps += [("boilerplate lines", r["boilerplate_tokens"]), ("score filter", r["score_filtered_tokens"])]
+    out, left = [], r["tokens"]
+    for name, minus in steps:
+        if minus is None:
+            continue
+        left -= minus
+        out.append({"stage": name, "removed": minus, "tokens": left})
+    out.append({"stage": "effective", "removed": 0, "tokens": left})
+    return out
+
+
+def _add_plan(report: dict, opts: EstimateOptions, shards: int) -> None:
+    if opts.plan is not None:
+        report["plan"] = opts.plan.check(report["effective_tokens"], shards)
+
+
+def options_dict(opts: EstimateOptions) -> dict:
+    d = asdict(opts)
+    d["lsh"] = asdict(opts.lsh)
+    return d

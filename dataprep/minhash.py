@@ -1,0 +1,115 @@
+"""MinHash signatures and LSH band hashes for whole batches of documents.
+
+Shingles are word n-grams of the normalised text. A document with fewer
+than n words has one shingle made of all its words; a document with no words
+has none and never joins a cluster.
+
+Shingle hashes are 32-bit. Permutation k maps a shingle hash x to
+``((a_k * x + b_k) mod 2**64) >> 32``, Dietzfelbinger's multiply-add-shift
+family (strongly universal for 32-bit keys). It needs one multiply and one
+add per (shingle, permutation), which is what makes pure numpy fast here;
+datasketch's ``(a*x + b) mod (2**61 - 1)`` needs 128-bit products.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from datasketch.lsh import _optimal_param
+
+from dataprep.hashing import BatchHashes, fmix64, window_indices
+
+EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles
+
+
+@dataclass(frozen=True)
+class LSHParams:
+    num_perm: int = 128
+    threshold: float = 0.7
+    ngram: int = 5
+    seed: int = 1
+
+    @property
+    def bands_rows(self) -> tuple[int, int]:
+        """datasketch's choice: minimise equal-weight false positive + false negative mass."""
+        return _optimal_param(self.threshold, self.num_perm, 0.5, 0.5)
+
+    @property
+    def implied_threshold(self) -> float:
+        """Jaccard at which the detection curve is steepest, about (1/b)**(1/r)."""
+        b, r = self.bands_rows
+        return (1.0 / b) ** (1.0 / r)
+
+    def detection_probability(self, jaccard: float) -> float:
+        """Chance that two documents at this Jaccard share at least one band."""
+        b, r = self.bands_rows
+        return 1.0 - (1.0 - jaccard**r) ** b
+
+
+class MinHasher:
+    def __init__(self, params: LSHParams):
+        self.params = params
+        bands, rows = params.bands_rows
+        # Only the permutations the bands use are computed.
+        self.num_used = bands * rows
+        rng = np.random.default_rng(params.seed)
+        self.a = rng.integers(0, 2**64, self.num_used, dtype=np.uint64, endpoint=False) | np.uint64(1)
+        self.b = rng.integers(0, 2**64, self.num_used, dtype=np.uint64, endpoint=False)
+        self.shingle_mult = rng.integers(0, 2**64, params.ngram, dtype=np.uint64, endpoint=False) | np.uint64(1)
+        self.band_mult = rng.integers(0, 2**64, rows, dtype=np.uint64, endpoint=False) | np.uint64(1)
+
+    def shingles(self, h: BatchHashes) -> tuple[np.ndarray, np.ndarray]:
+        """32-bit shingle hashes (uint64 holding 32 bits) and per-document offsets into them."""
+        n = self.params.ngram
+        wh = h.word_hashes
+        nwords = np.diff(h.doc_words)
+        counts = np.where(nwords >= n, nwords - n + 1, np.minimum(nwords, 1))
+        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+
+        full = nwords >= n
+        win = window_indices(h.doc_words[:-1][full], counts[full])
+        sh_full = wh[win] * self.shingle_mult[0]
+        for t in range(1, n):
+            sh_full += wh[win + t] * self.shingle_mult[t]
+
+        short = (nwords > 0) & ~full
+        s_start = h.doc_words[:-1][short]
+        s_len = nwords[short]
+        sh_short = wh[s_start] * self.shingle_mult[0]
+        for t in range(1, n - 1):
+            has = t < s_len
+            sh_short[has] += wh[s_start[has] + t] * self.shingle_mult[t]
+
+        out = np.empty(int(offsets[-1]), dtype=np.uint64)
+        out[window_indices(offsets[:-1][full], counts[full])] = sh_full
+        out[offsets[:-1][short]] = sh_short
+        return fmix64(out) >> np.uint64(32), offsets
+
+    def signatures(self, h: BatchHashes) -> np.ndarray:
+        """(n_docs, bands * rows) uint32 MinHash signatures."""
+        x, offsets = self.shingles(h)
+        n_docs = len(offsets) - 1
+        sig = np.full((n_docs, self.num_used), EMPTY, dtype=np.uint32)
+        nonempty = np.flatnonzero(np.diff(offsets) > 0)
+        if len(nonempty) == 0:
+            return sig
+        seg = offsets[nonempty]
+        buf = np.empty_like(x)
+        for k in range(self.num_used):
+            np.multiply(x, self.a[k], out=buf)
+            buf += self.b[k]
+            sig[nonempty, k] = np.minimum.reduceat(buf, seg) >> np.uint64(32)
+        return sig
+
+    def band_hashes(self, sig: np.ndarray) -> np.ndarray:
+        """(n_docs, bands) uint64: one hash of each band's rows, salted by band number."""
+        bands, rows = self.params.bands_rows
+        out = np.empty((sig.shape[0], bands), dtype=np.uint64)
+        for j in range(bands):
+            acc = np.full(sig.shape[0], j, dtype=np.uint64)
+            for t in range(rows):
+                acc += sig[:, j * rows + t].astype(np.uint64) * self.band_mult[t]
+            out[:, j] = fmix64(acc)
+        return out

@@ -1,0 +1,212 @@
+"""The one parquet reader every command uses.
+
+It resolves paths (files, directories, globs), checks each file's schema
+once, and streams record batches with only the columns a command needs, so
+memory stays bounded whatever the file size. Every problem it can meet in a
+user's file becomes a ``DataprepError`` naming the file.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dataprep.errors import DataprepError
+
+TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view())
+BINARY_TYPES = (pa.binary(), pa.large_binary(), pa.binary_view())
+# Optional FineWeb columns and the kind of value each must hold.
+NUMERIC_COLUMNS = {"score": "float", "int_score": "int", "token_count": "int", "language_score": "float"}
+
+
+@dataclass(frozen=True)
+class Source:
+    path: str
+    rows: int
+    size: int  # bytes on disk
+    text_column: str
+    columns: frozenset[str]  # optional columns present, from NUMERIC_COLUMNS and "id"
+
+    @property
+    def schema_name(self) -> str:
+        if "score" in self.columns or "int_score" in self.columns:
+            return "fineweb-edu"
+        if "token_count" in self.columns and "id" in self.columns:
+            return "fineweb"
+        return "text"
+
+
+@dataclass
+class Batch:
+    source: int  # index into the list of sources
+    first_row: int  # row number of the first document in its file
+    first_doc: int  # global document number (sources in order, then rows)
+    text: pa.Array | None  # string or large_string, no nulls; None when read without text
+    columns: dict[str, np.ndarray]  # the requested optional columns that the file has
+
+    rows: int
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def texts(self) -> list[str]:
+        return self.text.to_pylist()
+
+
+def resolve_paths(paths: list[str]) -> list[str]:
+    """Files named, parquet files under directories, glob matches; each sorted, in argument order."""
+    if not paths:
+        raise DataprepError("no input given")
+    out: list[str] = []
+    for p in paths:
+        if any(c in p for c in "*?["):
+            hits = sorted(h for h in glob.glob(p, recursive=True) if os.path.isfile(h))
+            if not hits:
+                raise DataprepError(f"no file matches {p}")
+            out.extend(hits)
+        elif os.path.isdir(p):
+            hits = sorted(str(h) for h in Path(p).rglob("*.parquet") if h.is_file())
+            if not hits:
+                raise DataprepError(f"no .parquet file in directory {p}")
+            out.extend(hits)
+        elif os.path.isfile(p):
+            out.append(p)
+        else:
+            raise DataprepError(f"no such file or directory: {p}")
+    seen: set[str] = set()
+    unique = []
+    for p in out:
+        key = os.path.realpath(p)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def _kind(t: pa.DataType) -> str:
+    if pa.types.is_dictionary(t):
+        return _kind(t.value_type)
+    if t in TEXT_TYPES:
+        return "text"
+    if t in BINARY_TYPES:
+        return "binary"
+    if pa.types.is_floating(t):
+        return "float"
+    if pa.types.is_integer(t):
+        return "int"
+    return str(t)
+
+
+def open_source(path: str, text_column: str | None = None) -> Source:
+    try:
+        size = os.path.getsize(path)
+        if size == 0:
+            raise DataprepError(f"{path}: empty file (0 bytes), not a parquet file")
+        meta = pq.ParquetFile(path).metadata
+        schema = meta.schema.to_arrow_schema()
+    except DataprepError:
+        raise
+    except (pa.ArrowException, OSError) as exc:
+        raise DataprepError(f"{path}: not a readable parquet file ({_first_line(exc)})") from None
+    names = schema.names
+    col = text_column or "text"
+    if col not in names:
+        hint = "" if text_column else "; choose one with --text-column"
+        raise DataprepError(f"{path}: no column {col!r}; columns present: {', '.join(names) or '(none)'}{hint}")
+    kind = _kind(schema.field(col).type)
+    if kind not in ("text", "binary"):
+        raise DataprepError(f"{path}: column {col!r} holds {schema.field(col).type}, expected strings")
+    if meta.num_rows == 0:
+        raise DataprepError(f"{path}: empty shard (0 rows)")
+    present = set()
+    for name, want in NUMERIC_COLUMNS.items():
+        if name in names and name != col:
+            got = _kind(schema.field(name).type)
+            if got != want and not (want == "float" and got == "int"):
+                raise DataprepError(f"{path}: column {name!r} holds {schema.field(name).type}, expected {want}")
+            present.add(name)
+    if "id" in names and _kind(schema.field("id").type) == "text":
+        present.add("id")
+    return Source(path=path, rows=meta.num_rows, size=size, text_column=col, columns=frozenset(present))
+
+
+def open_sources(paths: list[str], text_column: str | None = None) -> list[Source]:
+    return [open_source(p, text_column) for p in resolve_paths(paths)]
+
+
+def _first_line(exc: BaseException) -> str:
+    s = str(exc).strip().splitlines()
+    return s[0] if s else type(exc).__name__
+
+
+def _as_text(arr: pa.Array, src: Source, first_row: int) -> pa.Array:
+    """Validated text: dictionary decoded, binary checked as UTF-8, no nulls."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if arr.null_count:
+        row = first_row + int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
+        raise DataprepError(f"{src.path}: null text at row {row}")
+    if _kind(arr.type) == "binary":
+        try:
+            arr = arr.cast(pa.large_string())  # pyarrow validates UTF-8 on this cast
+        except pa.ArrowInvalid:
+            bad = _first_invalid_utf8(arr)
+            raise DataprepError(f"{src.path}: text at row {first_row + bad} is not valid UTF-8") from None
+    elif arr.type == pa.string_view():
+        arr = arr.cast(pa.large_string())
+    return arr
+
+
+def _first_invalid_utf8(arr: pa.Array) -> int:
+    for i, v in enumerate(arr.to_pylist()):
+        try:
+            v.decode("utf-8")
+        except UnicodeDecodeError:
+            return i
+    return 0
+
+
+def iter_batches(
+    sources: list[Source], columns: tuple[str, ...] = (), batch_rows: int = 2048, with_text: bool = True
+) -> Iterator[Batch]:
+    """Batches of every source in order. ``columns`` are optional ones wanted if present."""
+    first_doc = 0
+    for i, src in enumerate(sources):
+        wanted = [c for c in columns if c in src.columns]
+        read = ([src.text_column] if with_text else []) + wanted
+        row = 0
+        try:
+            pf = pq.ParquetFile(src.path)
+            for rb in pf.iter_batches(batch_size=batch_rows, columns=read, use_threads=False):
+                n = rb.num_rows
+                text = _as_text(rb.column(src.text_column), src, row) if with_text else None
+                cols = {c: _numeric(rb.column(c), c, src, row) for c in wanted}
+                yield Batch(source=i, first_row=row, first_doc=first_doc + row, text=text, columns=cols, rows=n)
+                row += n
+        except DataprepError:
+            raise
+        except (pa.ArrowException, OSError, EOFError) as exc:
+            raise DataprepError(f"{src.path}: corrupt or truncated parquet near row {row} ({_first_line(exc)})") from None
+        if row != src.rows:
+            raise DataprepError(f"{src.path}: read {row} rows but the footer says {src.rows}; file changed or corrupt")
+        first_doc += src.rows
+
+
+def _numeric(arr: pa.Array, name: str, src: Source, first_row: int) -> np.ndarray:
+    """The column as float64 (NaN for null) or int64 (-1 for null)."""
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if NUMERIC_COLUMNS[name] == "float":
+        return arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+    return arr.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
