@@ -76,10 +76,28 @@ def passes_score(corpus: Corpus, min_score: float) -> np.ndarray:
     return np.nan_to_num(corpus.score, nan=-np.inf) >= min_score
 
 
+@dataclass
+class Measurement:
+    """Everything the full report is computed from, per document where it matters."""
+
+    corpus: Corpus
+    decisions: Decisions
+    boilerplate: Boilerplate
+    boilerplate_docs: np.ndarray  # kept documents holding a boilerplate line
+    boilerplate_tokens: np.ndarray  # int64 per document: tokens that stripping removes
+    samples: dict[int, str]  # one raw text per boilerplate line hash
+    diversity: NgramDiversity
+    tokenizer: object
+
+
 def estimate(paths: list[str], opts: EstimateOptions, progress: bool | None = None) -> dict:
     sources = open_sources(paths, opts.text_column)
     if opts.fast:
         return _estimate_fast(sources, opts, progress)
+    return full_report(measure(sources, opts, progress), opts)
+
+
+def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None = None) -> Measurement:
     enc = get_encoding(opts.encoding)
     minhasher = MinHasher(opts.lsh)
     diversity = NgramDiversity(n=opts.diversity_ngram)
@@ -122,14 +140,18 @@ def estimate(paths: list[str], opts: EstimateOptions, progress: bool | None = No
     with_boiler = np.unique(line_doc[np.isin(line_hash, boiler.hashes)])
     with_boiler = with_boiler[decisions.kept[with_boiler]]
     boiler_tokens, samples = _boilerplate_tokens(sources, corpus.tokens, with_boiler, boiler, enc, opts)
+    return Measurement(corpus, decisions, boiler, with_boiler, boiler_tokens, samples, diversity, enc)
 
-    report = _report_head(sources, opts, enc, corpus, mode="full")
+
+def full_report(m: Measurement, opts: EstimateOptions) -> dict:
+    corpus, decisions = m.corpus, m.decisions
+    report = _report_head(corpus.sources, opts, m.tokenizer, corpus, mode="full")
     report.update(_dedup_section(corpus, decisions, opts.lsh))
-    report.update(_boilerplate_section(boiler, boiler_tokens, with_boiler, samples, opts))
+    report.update(_boilerplate_section(m.boilerplate, m.boilerplate_tokens, m.boilerplate_docs, m.samples, opts))
     effective = decisions.kept.copy()
     if opts.min_score is not None:
         effective &= passes_score(corpus, opts.min_score)
-    stripped = corpus.tokens - boiler_tokens
+    stripped = corpus.tokens - m.boilerplate_tokens
     after_boiler = int(stripped[decisions.kept].sum())
     effective_tokens = int(stripped[effective].sum())
     report["score_filtered_docs"] = int((decisions.kept & ~effective).sum())
@@ -139,14 +161,13 @@ def estimate(paths: list[str], opts: EstimateOptions, progress: bool | None = No
     report["effective_share"] = effective_tokens / report["tokens"]
     report["effective_is_upper_bound"] = False
     report["waterfall"] = _waterfall(report)
-    frac = diversity.fraction()
     report["diversity"] = {
         "ngram": opts.diversity_ngram,
-        "ngrams": diversity.total,
-        "distinct_estimate": round(diversity.distinct()),
-        "distinct_fraction": frac,
+        "ngrams": m.diversity.total,
+        "distinct_estimate": round(m.diversity.distinct()),
+        "distinct_fraction": m.diversity.fraction(),
     }
-    _add_plan(report, opts, len(sources))
+    _add_plan(report, opts, len(corpus.sources))
     return report
 
 

@@ -1,20 +1,22 @@
 """GPT-2 tokenization that works offline, and the bin dtype that fits it.
 
 tiktoken normally downloads the GPT-2 ranks on first use. We ship the same
-ranks (``assets/gpt2.tiktoken``, from openai-whisper, MIT) and load them
-through tiktoken's own loader with the sha256 it publishes for r50k_base, so
-a fresh machine without network gets byte-identical ids.
+ranks (``assets/gpt2.tiktoken``, from openai-whisper, MIT; the same bytes as
+tiktoken's r50k_base file), check the sha256 tiktoken publishes for them, and
+build the Encoding with tiktoken's own GPT-2 pattern, so a fresh machine
+without network gets byte-identical ids.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from functools import lru_cache
 from itertools import chain
 from pathlib import Path
 
 import numpy as np
 import tiktoken
-from tiktoken.load import load_tiktoken_bpe
 from tiktoken_ext.openai_public import r50k_pat_str
 
 from dataprep.errors import DataprepError
@@ -25,19 +27,26 @@ ENDOFTEXT = "<|endoftext|>"
 GPT2_EOT = 50256
 
 
+def _bundled_ranks() -> dict[bytes, int]:
+    """The shipped ranks file, refused unless its sha256 is the published one."""
+    try:
+        data = GPT2_RANKS.read_bytes()
+    except OSError as exc:
+        raise DataprepError(f"bundled GPT-2 ranks unreadable: {exc}") from None
+    if hashlib.sha256(data).hexdigest() != GPT2_RANKS_SHA256:
+        raise DataprepError(f"bundled GPT-2 ranks {GPT2_RANKS} are corrupt (sha256 mismatch); reinstall dataprep")
+    return {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in data.splitlines() if line)}
+
+
 @lru_cache(maxsize=None)
 def get_encoding(name: str = "gpt2") -> tiktoken.Encoding:
     """``gpt2`` comes from the bundled ranks; any other name goes to tiktoken,
     which may download it (honouring ``TIKTOKEN_CACHE_DIR``)."""
     if name == "gpt2":
-        try:
-            ranks = load_tiktoken_bpe(str(GPT2_RANKS), expected_hash=GPT2_RANKS_SHA256)
-        except (OSError, ValueError) as exc:
-            raise DataprepError(f"bundled GPT-2 ranks unusable ({GPT2_RANKS}): {exc}") from None
         return tiktoken.Encoding(
             name="gpt2",
             pat_str=r50k_pat_str,
-            mergeable_ranks=ranks,
+            mergeable_ranks=_bundled_ranks(),
             special_tokens={ENDOFTEXT: GPT2_EOT},
             explicit_n_vocab=GPT2_EOT + 1,
         )
@@ -45,10 +54,6 @@ def get_encoding(name: str = "gpt2") -> tiktoken.Encoding:
         return tiktoken.get_encoding(name)
     except Exception as exc:  # tiktoken raises ValueError, network and hash errors alike
         raise DataprepError(f"cannot load tokenizer {name!r}: {exc}") from None
-
-
-def eot_id(enc: tiktoken.Encoding) -> int:
-    return enc.eot_token
 
 
 def bin_dtype(n_vocab: int) -> np.dtype:
