@@ -1,0 +1,169 @@
+"""The dataprep command: output modes, training plans, and one clear line for every bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from dataprep_cli.main import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, out, err, *words):
+    assert code == 2
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dataprep: "), err
+    for w in words:
+        assert w in lines[0], (w, lines[0])
+
+
+def test_json_output_has_the_documented_keys(capsys, edu_shard):
+    code, out, err = run(capsys, "estimate", edu_shard[0], "--json", "--params", "124M", "--tokens", "7.3B")
+    assert code == 0 and err == ""
+    r = json.loads(out)
+    for key in (
+        "docs", "tokens", "exact_duplicate_docs", "exact_duplicate_tokens", "near_duplicate_docs",
+        "near_duplicate_tokens", "boilerplate_tokens", "effective_tokens", "score_histogram", "plan",
+    ):
+        assert key in r
+    assert r["plan"]["tokens_seen"] == 7.3e9
+    assert r["plan"]["epochs"] == pytest.approx(7.3e9 / r["effective_tokens"])
+
+
+def test_terminal_report_and_plot(capsys, edu_shard, tmp_path):
+    png = tmp_path / "w.png"
+    code, out, err = run(
+        capsys, "estimate", edu_shard[0], "--plot", png,
+        "--params", "124M", "--batch-size", "16", "--grad-accum", "32", "--block-size", "1024", "--iters", "14000",
+    )
+    assert code == 0
+    assert "effective unique tokens" in out and "token waterfall" in out and "14 bands x 9 rows" in out
+    assert "7.34B tokens seen" in out and "verdict" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".*tmp*"))
+
+
+def test_console_script_runs(tmp_path, edu_shard):
+    p = subprocess.run(
+        [sys.executable, "-m", "dataprep_cli.main", "estimate", str(edu_shard[0]), "--fast", "--json"],
+        capture_output=True, text=True,
+    )
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["mode"] == "fast"
+    missing = subprocess.run([sys.executable, "-m", "dataprep_cli.main", "estimate", str(tmp_path / "nope.parquet")],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+
+
+def _write(path, table):
+    pq.write_table(table, path)
+    return path
+
+
+@pytest.fixture
+def bad_inputs(tmp_path, edu_shard):
+    good = edu_shard[0].read_bytes()
+    d = {}
+    d["missing"] = tmp_path / "missing.parquet"
+    (tmp_path / "emptydir").mkdir()
+    d["empty dir"] = tmp_path / "emptydir"
+    d["not parquet"] = tmp_path / "notes.parquet"
+    d["not parquet"].write_text("just some text\n")
+    d["zero bytes"] = tmp_path / "zero.parquet"
+    d["zero bytes"].write_bytes(b"")
+    d["truncated"] = tmp_path / "truncated.parquet"
+    d["truncated"].write_bytes(good[: len(good) // 2])
+    d["no text column"] = _write(tmp_path / "notext.parquet", pa.table({"body": ["a", "b"], "n": [1, 2]}))
+    d["null text"] = _write(tmp_path / "null.parquet", pa.table({"text": ["fine", None, "x"]}))
+    d["int text"] = _write(tmp_path / "int.parquet", pa.table({"text": [1, 2, 3]}))
+    d["zero rows"] = _write(tmp_path / "rows0.parquet", pa.table({"text": pa.array([], pa.string())}))
+    d["bad utf8"] = _write(tmp_path / "utf8.parquet", pa.table({"text": pa.array([b"ok", b"\xff\xfe bad"], pa.binary())}))
+    d["string score"] = _write(tmp_path / "score.parquet", pa.table({"text": ["a b c"], "score": ["high"]}))
+    return d
+
+
+@pytest.mark.parametrize(
+    "case,words",
+    [
+        ("missing", ["no such file"]),
+        ("empty dir", ["no .parquet file"]),
+        ("not parquet", ["not a readable parquet"]),
+        ("zero bytes", ["0 bytes"]),
+        ("truncated", ["truncated.parquet"]),
+        ("no text column", ["no column 'text'", "body, n", "--text-column"]),
+        ("null text", ["null text at row 1"]),
+        ("int text", ["expected strings"]),
+        ("zero rows", ["empty shard"]),
+        ("bad utf8", ["row 1", "UTF-8"]),
+        ("string score", ["'score'", "expected float"]),
+    ],
+)
+def test_bad_input_is_one_clear_line(capsys, bad_inputs, case, words):
+    assert_one_line_error(*run(capsys, "estimate", bad_inputs[case]), *words)
+
+
+def test_binary_text_that_is_valid_utf8_is_accepted(capsys, tmp_path):
+    p = _write(tmp_path / "bin.parquet", pa.table({"text": pa.array(["héllo wörld".encode(), b"second doc"], pa.binary())}))
+    code, out, err = run(capsys, "estimate", p, "--json")
+    assert code == 0 and json.loads(out)["docs"] == 2
+
+
+def test_text_column_option(capsys, tmp_path):
+    p = _write(tmp_path / "body.parquet", pa.table({"body": ["one document here", "another one"]}))
+    code, out, _ = run(capsys, "estimate", p, "--text-column", "body", "--json")
+    assert code == 0 and json.loads(out)["docs"] == 2
+
+
+def test_flipped_bytes_never_give_a_traceback(capsys, tmp_path, edu_shard):
+    good = bytearray(edu_shard[0].read_bytes())
+    rng = np.random.default_rng(1)
+    for k in range(6):
+        data = bytearray(good)
+        for pos in rng.integers(4, len(data) - 8, 20):
+            data[pos] ^= 0xFF
+        p = tmp_path / f"flip{k}.parquet"
+        p.write_bytes(bytes(data))
+        code, out, err = run(capsys, "estimate", p, "--json")
+        assert code in (0, 2) and "Traceback" not in err
+        if code == 2:
+            assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--tokens", "7B"], ["--params"]),
+        (["--params", "124M"], ["--tokens"]),
+        (["--params", "12X", "--tokens", "1B"], ["cannot read --params"]),
+        (["--params", "124M", "--tokens", "1B", "--iters", "10"], ["not both"]),
+        (["--params", "124M", "--batch-size", "0", "--iters", "5"], ["--batch-size must be positive"]),
+        (["--min-score", "3", "--fast"], []),
+        (["--threshold", "1.5"], ["--threshold"]),
+        (["--plot", "/no/such/dir/x.png"], ["does not exist"]),
+    ],
+)
+def test_bad_options_are_one_clear_line(capsys, fineweb_shard, args, words):
+    code, out, err = run(capsys, "estimate", fineweb_shard[0], *args)
+    assert_one_line_error(code, out, err, *words)
+
+
+def test_fast_needs_token_count(capsys, text_shard):
+    assert_one_line_error(*run(capsys, "estimate", text_shard[0], "--fast"), "token_count")
+
+
+def test_synth_command_writes_shards_and_truth(capsys, tmp_path):
+    code, out, _ = run(capsys, "synth", tmp_path / "s", "--docs", "50", "--shards", "2", "--truth", tmp_path / "t.json")
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["shard_00000.parquet", "shard_00001.parquet"]
+    truth = json.loads((tmp_path / "t.json").read_text())
+    assert len(truth["kind"]) == 100
