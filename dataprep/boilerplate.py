@@ -15,19 +15,20 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from dataprep.hashing import hash_batch
+from dataprep.hashing import BatchHashes, hash_batch
 from dataprep.normalize import NormalizedBatch, normalize_batch
 
 
-def line_occurrences(nb: NormalizedBatch, line_hashes: np.ndarray, first_doc: int) -> tuple[np.ndarray, np.ndarray]:
-    """(line hash, global document) once for each distinct line of each document."""
+def line_occurrences(nb: NormalizedBatch, h: BatchHashes, first_doc: int) -> tuple[np.ndarray, np.ndarray]:
+    """(line hash, global document) once for each distinct line with words in each document."""
     per_doc = np.diff(nb.doc_lines)
     doc = np.repeat(np.arange(len(per_doc), dtype=np.int64) + first_doc, per_doc)
-    order = np.lexsort((line_hashes, doc))
-    h, d = line_hashes[order], doc[order]
-    first = np.ones(len(h), dtype=bool)
-    first[1:] = (h[1:] != h[:-1]) | (d[1:] != d[:-1])
-    return h[first], d[first]
+    has_words = np.diff(h.line_words) > 0
+    order = np.lexsort((h.line_hashes[has_words], doc[has_words]))
+    hashes, docs = h.line_hashes[has_words][order], doc[has_words][order]
+    first = np.ones(len(hashes), dtype=bool)
+    first[1:] = (hashes[1:] != hashes[:-1]) | (docs[1:] != docs[:-1])
+    return hashes[first], docs[first]
 
 
 @dataclass
@@ -47,12 +48,9 @@ def find_boilerplate(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarr
 
 
 def raw_line_hashes(lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Hash of each raw line's normalised text, and whether it is non-empty once normalised."""
-    nb = normalize_batch(pa.array(lines, type=pa.large_string()))
-    nonempty = np.diff(nb.doc_lines) > 0
-    out = np.zeros(len(lines), dtype=np.uint64)
-    out[nonempty] = hash_batch(nb).line_hashes
-    return out, nonempty
+    """Hash of each raw line (no newline inside), and whether it has any word once normalised."""
+    h = hash_batch(normalize_batch(pa.array(lines, type=pa.large_string())))
+    return h.line_hashes, np.diff(h.line_words) > 0
 
 
 def strip_lines(texts: list[str], drop: np.ndarray) -> tuple[list[str], list[tuple[int, str]]]:

@@ -12,42 +12,32 @@ from __future__ import annotations
 import numpy as np
 from datasketch import HyperLogLogPlusPlus
 
-from dataprep.hashing import fmix64, window_indices
+from dataprep.hashing import fmix64, sequence_hashes, window_indices
 
 
 class NgramDiversity:
-    def __init__(self, n: int = 13, p: int = 14, seed: int = 7):
+    def __init__(self, n: int = 13, p: int = 14):
         self.n = n
         self.p = p
         self.registers = np.zeros(1 << p, dtype=np.int8)
         self.total = 0
-        rng = np.random.default_rng(seed)
-        self.mult = rng.integers(0, 2**64, n, dtype=np.uint64, endpoint=False) | np.uint64(1)
 
     def ngram_hashes(self, tokens: np.ndarray, lengths: np.ndarray) -> np.ndarray:
         """64-bit hashes of every n-gram that lies inside one document."""
         starts = np.zeros(len(lengths), dtype=np.int64)
         np.cumsum(lengths[:-1], out=starts[1:])
-        counts = np.maximum(lengths - self.n + 1, 0)
-        win = window_indices(starts, counts)
-        t = tokens.astype(np.uint64)
-        acc = t[win] * self.mult[0]
-        for k in range(1, self.n):
-            acc += t[win + k] * self.mult[k]
-        return fmix64(acc)
+        win = window_indices(starts, np.maximum(lengths - self.n, -1) + 1)
+        return fmix64(sequence_hashes(tokens, win, win + self.n))
 
     def add_hashes(self, h: np.ndarray) -> None:
         if len(h) == 0:
             return
-        m = 1 << self.p
-        index = (h & np.uint64(m - 1)).astype(np.int64)
+        index = (h & np.uint64((1 << self.p) - 1)).astype(np.intp)
         rest = (h >> np.uint64(self.p)).astype(np.float64)  # < 2**53, so exact
-        bit_length = np.frexp(rest)[1].astype(np.int64)  # frexp(0) gives 0, like int.bit_length
-        rank = (64 - self.p) - bit_length + 1
-        seen = np.bincount(index * 64 + rank, minlength=m * 64).reshape(m, 64) > 0
-        top = 63 - np.argmax(seen[:, ::-1], axis=1)
-        top[~seen.any(axis=1)] = 0
-        np.maximum(self.registers, top.astype(np.int8), out=self.registers)
+        # A double's exponent field is floor(log2(x)) + 1023, i.e. bit_length + 1022; zero has 0.
+        bit_length = np.maximum((rest.view(np.int64) >> 52) - 1022, 0)
+        rank = ((64 - self.p + 1) - bit_length).astype(np.int8)
+        np.maximum.at(self.registers, index, rank)
         self.total += len(h)
 
     def update(self, tokens: np.ndarray, lengths: np.ndarray) -> None:

@@ -103,20 +103,29 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
     diversity = NgramDiversity(n=opts.diversity_ngram)
     scans, tokens, scores, int_scores, counts = [], [], [], [], []
     bar = Progress("estimate", sum(s.rows for s in sources), progress)
+    def finish(tokenized) -> None:
+        flat, lengths = tokenized.result()
+        diversity.update(flat, lengths)
+        tokens.append(lengths + 1)
+
+    # The tokenizer releases the GIL: batch i is tokenized in the background
+    # while this thread scans batch i and counts the n-grams of batch i - 1.
     with ThreadPoolExecutor(max_workers=1) as pool:
+        previous = None
         for batch in iter_batches(sources, SCORE_COLUMNS, opts.batch_rows):
-            # The tokenizer releases the GIL, so it runs beside the numpy work.
-            pending = pool.submit(encode_batch, enc, batch.texts(), opts.threads)
+            current = pool.submit(encode_batch, enc, batch.texts(), opts.threads)
             scan = scan_batch(batch, minhasher)
-            flat, lengths = pending.result()
-            diversity.update(flat, lengths)
+            if previous is not None:
+                finish(previous)
+            previous = current
             scans.append(scan)
-            tokens.append(lengths + 1)
             s, i = _scores(batch, len(batch))
             scores.append(s)
             int_scores.append(i)
             counts.append(batch.columns.get("token_count"))
             bar.update(len(batch), int(scan.text_bytes.sum()))
+        if previous is not None:
+            finish(previous)
     bar.done()
 
     corpus = Corpus(

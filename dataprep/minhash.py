@@ -14,6 +14,7 @@ datasketch's ``(a*x + b) mod (2**61 - 1)`` needs 128-bit products.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from datasketch.lsh import _optimal_param
@@ -21,6 +22,11 @@ from datasketch.lsh import _optimal_param
 from dataprep.hashing import BatchHashes, fmix64, window_indices
 
 EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles
+
+
+@lru_cache(maxsize=None)
+def _bands_rows(threshold: float, num_perm: int) -> tuple[int, int]:
+    return _optimal_param(threshold, num_perm, 0.5, 0.5)  # numeric integration: slow, so cached
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,7 @@ class LSHParams:
     @property
     def bands_rows(self) -> tuple[int, int]:
         """datasketch's choice: minimise equal-weight false positive + false negative mass."""
-        return _optimal_param(self.threshold, self.num_perm, 0.5, 0.5)
+        return _bands_rows(self.threshold, self.num_perm)
 
     @property
     def implied_threshold(self) -> float:

@@ -1,77 +1,122 @@
 """Text normalisation shared by exact dedup, MinHash and boilerplate lines.
 
-The rule (datatrove's, which produced FineWeb): lowercase, strip accents,
-digits to ``0``, punctuation and symbols to spaces, whitespace collapsed.
-It runs per line in polars (Rust regexes over Arrow memory), so no Python
-call is made per document; the result is one flat byte buffer that the
-hashing code indexes with numpy.
+The rule (datatrove's, which produced FineWeb): lowercase; strip accents
+(a character whose canonical decomposition carries combining marks becomes
+its base characters, and combining marks are dropped); digits become ``0``;
+punctuation, symbols and whitespace become word separators. Words are what
+remains between separators; lines are split on ``\\n``.
+
+ASCII bytes are mapped with one 256-entry table in numpy. Only lines that
+hold non-ASCII characters go through polars string expressions (Rust, over
+Arrow memory), so no Python code runs per document and most text never
+leaves numpy. Separator runs are not collapsed in the buffer: hashing works
+on words, so spacing cannot change any result.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 
+SPACE = 32
 
-def normalize_expr(e: pl.Expr) -> pl.Expr:
-    """The normalisation rule as a polars expression over strings."""
+
+def _ascii_table() -> np.ndarray:
+    table = np.arange(256, dtype=np.uint8)
+    for c in range(128):
+        ch = chr(c)
+        if ch.isdigit():
+            table[c] = ord("0")
+        elif "A" <= ch <= "Z":
+            table[c] = ord(ch.lower())
+        elif ch in "\t\n\v\f\r " or (ch.isprintable() and not ch.isalnum()):
+            table[c] = SPACE  # ASCII punctuation and symbols are all Unicode P* or S*
+    return table
+
+
+ASCII_TABLE = _ascii_table()
+
+
+@lru_cache(maxsize=1)
+def accent_map() -> tuple[list[str], list[str]]:
+    """Every code point whose canonical decomposition has combining marks, and its base characters."""
+    src, dst = [], []
+    for cp in range(0x80, 0x30000):
+        c = chr(cp)
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        d = unicodedata.normalize("NFD", c)
+        if d == c:
+            continue
+        base = "".join(ch for ch in d if unicodedata.category(ch) != "Mn")
+        if base != d:
+            src.append(c)
+            dst.append(base)
+    return src, dst
+
+
+def _unicode_expr(e: pl.Expr) -> pl.Expr:
+    """The rule for non-ASCII text (ASCII comes out as ASCII_TABLE would leave it, or unchanged)."""
+    src, dst = accent_map()
     return (
         e.str.to_lowercase()
-        .str.normalize("NFD")
+        .str.replace_many(src, dst)
         .str.replace_all(r"\p{Mn}", "")
         .str.replace_all(r"\d", "0")
-        .str.replace_all(r"[\p{P}\p{S}]", " ")
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars(" ")
+        .str.replace_all(r"[\p{P}\p{S}\s]", " ")
     )
 
 
 def normalize_text(text: str) -> str:
-    """One string through the same rule (for tests and small inputs)."""
-    return pl.select(normalize_expr(pl.lit(text, dtype=pl.String))).item()
+    """One string through the rule, words joined by single spaces (for tests and small inputs)."""
+    out = pl.select(_unicode_expr(pl.lit(text, dtype=pl.String))).item()
+    mapped = ASCII_TABLE[np.frombuffer(out.encode(), dtype=np.uint8)].tobytes().decode()
+    return " ".join(w for w in mapped.split(" ") if w)
 
 
 @dataclass
 class NormalizedBatch:
-    """Normalised, non-empty lines of a batch of documents, back to back.
+    """Normalised lines of a batch of documents, back to back in one buffer.
 
-    Every line is stored followed by one space, so the bytes of document ``d``
-    (``data[line_offsets[doc_lines[d]] : line_offsets[doc_lines[d + 1]]]``)
-    are exactly its whole normalised text plus a trailing space, and words
-    are the runs of non-space bytes.
+    Line ``i`` is ``data[line_offsets[i] : line_offsets[i + 1]]``; document
+    ``d`` owns lines ``doc_lines[d] : doc_lines[d + 1]`` (every line, blank
+    ones included). In ``data`` every separator is the byte 32.
     """
 
     data: np.ndarray  # uint8
-    line_offsets: np.ndarray  # int64, n_lines + 1; line i is data[o[i] : o[i+1] - 1]
-    doc_lines: np.ndarray  # int64, n_docs + 1; document d owns lines doc_lines[d] : doc_lines[d+1]
-
-    @property
-    def doc_offsets(self) -> np.ndarray:
-        return self.line_offsets[self.doc_lines]
+    line_offsets: np.ndarray  # int64, n_lines + 1
+    doc_lines: np.ndarray  # int64, n_docs + 1
 
 
-def normalize_batch(texts: pa.Array | pl.Series) -> NormalizedBatch:
-    s = texts if isinstance(texts, pl.Series) else pl.Series(texts)
-    df = (
-        pl.DataFrame({"line": s.str.split("\n")})
-        .with_row_index("doc")
-        .explode("line")
-        .select("doc", normalize_expr(pl.col("line")).alias("line"))
-    )
-    df = df.filter(pl.col("line").str.len_bytes() > 0)
-    lines_per_doc = np.bincount(df["doc"].to_numpy(), minlength=len(s))
-    doc_lines = np.zeros(len(s) + 1, dtype=np.int64)
-    np.cumsum(lines_per_doc, out=doc_lines[1:])
-    arr = (df["line"] + " ").to_arrow().cast(pa.large_string())
+def _arrow_buffers(s: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    arr = s.to_arrow().cast(pa.large_string())
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     _, offsets_buf, data_buf = arr.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    base = offsets[0]
-    data = data[base : offsets[-1]]
-    return NormalizedBatch(data=data, line_offsets=offsets - base, doc_lines=doc_lines)
+    return data[offsets[0] : offsets[-1]], offsets - offsets[0]
 
+
+def normalize_batch(texts: pa.Array | pl.Series) -> NormalizedBatch:
+    s = texts if isinstance(texts, pl.Series) else pl.Series(texts)
+    split = s.str.split("\n")
+    lines = split.explode()
+    doc_lines = np.zeros(len(s) + 1, dtype=np.int64)
+    np.cumsum(split.list.len().to_numpy(), out=doc_lines[1:])
+    data, offsets = _arrow_buffers(lines)
+    if len(data):
+        nonempty = np.flatnonzero(np.diff(offsets) > 0)
+        top_byte = np.zeros(len(lines), dtype=np.uint8)
+        top_byte[nonempty] = np.maximum.reduceat(data, offsets[nonempty])
+        unicode_lines = np.flatnonzero(top_byte >= 0x80)
+        if len(unicode_lines):
+            idx = pl.Series(unicode_lines)
+            fixed = lines.gather(idx).to_frame("l").select(_unicode_expr(pl.col("l"))).to_series()
+            data, offsets = _arrow_buffers(lines.scatter(idx, fixed))
+    return NormalizedBatch(data=ASCII_TABLE[data], line_offsets=offsets, doc_lines=doc_lines)

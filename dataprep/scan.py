@@ -34,11 +34,11 @@ def scan_batch(batch: Batch, minhasher: MinHasher) -> BatchScan:
     nb = normalize_batch(batch.text)
     hashes = hash_batch(nb)
     sig = minhasher.signatures(hashes)
-    line_hash, line_doc = line_occurrences(nb, hashes.line_hashes, batch.first_doc)
+    line_hash, line_doc = line_occurrences(nb, hashes, batch.first_doc)
     return BatchScan(
         first_doc=batch.first_doc,
         text_bytes=pc.binary_length(batch.text).to_numpy().astype(np.int64),
-        digests=doc_digests(nb),
+        digests=doc_digests(hashes),
         band_hashes=minhasher.band_hashes(sig),
         has_shingles=np.diff(hashes.doc_words) > 0,
         line_hash=line_hash,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dataprep.normalize import normalize_text
+import unicodedata
 
 M64 = (1 << 64) - 1
 P = 0x100000001B3
@@ -24,14 +24,43 @@ def fmix64(x: int) -> int:
 
 
 def word_hash(word: bytes) -> int:
+    if len(word) <= 16:
+        c0 = int.from_bytes(word[:8], "little")
+        c1 = int.from_bytes(word[8:16], "little")
+        return fmix64((c0 * 0x9E3779B97F4A7C15 + c1 * 0xC2B2AE3D27D4EB4F + len(word)) & M64)
     h = 0
     for i, b in enumerate(word):
         h = (h + b * pow(P, i, 1 << 64)) & M64
-    return fmix64(h)
+    return fmix64(h ^ len(word))
+
+
+def _normalize_char(c: str) -> str:
+    if c.isascii():
+        if c.isdigit():
+            return "0"
+        if c.isalnum() or not c.isprintable() and c not in "\t\n\v\f\r":
+            return c
+        return " "
+    d = unicodedata.normalize("NFD", c)
+    if any(unicodedata.category(x) == "Mn" for x in d):
+        c = "".join(x for x in d if unicodedata.category(x) != "Mn")
+    out = []
+    for x in c:
+        cat = unicodedata.category(x)
+        if cat == "Mn":
+            continue
+        out.append("0" if cat == "Nd" else " " if cat[0] in "PSZ" or x in "\x85" else x)
+    return "".join(out)
+
+
+def normalize(text: str) -> str:
+    """The normalisation rule, one character at a time, words joined by single spaces."""
+    mapped = "".join(_normalize_char(c) for c in text.lower())
+    return " ".join(w for w in mapped.split(" ") if w)
 
 
 def words(text: str) -> list[bytes]:
-    return [w.encode() for w in normalize_text(text).split(" ") if w]
+    return [w.encode() for w in normalize(text).split(" ") if w]
 
 
 def shingle_hashes(text: str, ngram: int, mult: list[int]) -> list[int]:
