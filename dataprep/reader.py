@@ -161,8 +161,14 @@ def _as_text(arr: pa.Array, src: Source, first_row: int) -> pa.Array:
         except pa.ArrowInvalid:
             bad = _first_invalid_utf8(arr)
             raise DataprepError(f"{src.path}: text at row {first_row + bad} is not valid UTF-8") from None
-    elif arr.type == pa.string_view():
-        arr = arr.cast(pa.large_string())
+    else:
+        if arr.type == pa.string_view():
+            arr = arr.cast(pa.large_string())
+        try:
+            arr.validate(full=True)  # parquet readers do not check that strings are UTF-8
+        except pa.ArrowInvalid:
+            bad = _first_invalid_utf8(arr.cast(pa.large_binary()))
+            raise DataprepError(f"{src.path}: text at row {first_row + bad} is not valid UTF-8") from None
     return arr
 
 
@@ -186,12 +192,16 @@ def iter_batches(
         row = 0
         try:
             pf = pq.ParquetFile(src.path)
-            for rb in pf.iter_batches(batch_size=batch_rows, columns=read, use_threads=False):
-                n = rb.num_rows
-                text = _as_text(rb.column(src.text_column), src, row) if with_text else None
-                cols = {c: _numeric(rb.column(c), c, src, row) for c in wanted}
-                yield Batch(source=i, first_row=row, first_doc=first_doc + row, text=text, columns=cols, rows=n)
-                row += n
+            # One iterator per row group: a single iterator over the whole file
+            # holds on to decoded pages until it ends (pyarrow 26), so memory
+            # would grow with the file instead of staying at one row group.
+            for group in range(pf.num_row_groups):
+                for rb in pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=read, use_threads=False):
+                    n = rb.num_rows
+                    text = _as_text(rb.column(src.text_column), src, row) if with_text else None
+                    cols = {c: _numeric(rb.column(c), c, src, row) for c in wanted}
+                    yield Batch(source=i, first_row=row, first_doc=first_doc + row, text=text, columns=cols, rows=n)
+                    row += n
         except DataprepError:
             raise
         except (pa.ArrowException, OSError, EOFError) as exc:

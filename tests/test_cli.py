@@ -88,6 +88,8 @@ def bad_inputs(tmp_path, edu_shard):
     d["int text"] = _write(tmp_path / "int.parquet", pa.table({"text": [1, 2, 3]}))
     d["zero rows"] = _write(tmp_path / "rows0.parquet", pa.table({"text": pa.array([], pa.string())}))
     d["bad utf8"] = _write(tmp_path / "utf8.parquet", pa.table({"text": pa.array([b"ok", b"\xff\xfe bad"], pa.binary())}))
+    bad = pa.array([b"fine", b"caf\xe9 latin-1"], pa.binary()).view(pa.string())  # skips UTF-8 validation
+    d["bad utf8 string"] = _write(tmp_path / "utf8s.parquet", pa.table({"text": bad}))
     d["string score"] = _write(tmp_path / "score.parquet", pa.table({"text": ["a b c"], "score": ["high"]}))
     return d
 
@@ -105,6 +107,7 @@ def bad_inputs(tmp_path, edu_shard):
         ("int text", ["expected strings"]),
         ("zero rows", ["empty shard"]),
         ("bad utf8", ["row 1", "UTF-8"]),
+        ("bad utf8 string", ["row 1", "UTF-8"]),
         ("string score", ["'score'", "expected float"]),
     ],
 )
