@@ -11,6 +11,7 @@ import traceback
 from dataprep import __version__
 from dataprep.errors import DataprepError
 from dataprep.memory import keep_freed_memory
+from dataprep_cli.build_cmd import add_build
 
 EXIT_BAD_INPUT = 2
 
@@ -143,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dataprep {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_estimate(sub)
+    add_build(sub)
     _add_synth(sub)
     return parser
 

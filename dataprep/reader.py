@@ -49,7 +49,7 @@ class Batch:
     first_row: int  # row number of the first document in its file
     first_doc: int  # global document number (sources in order, then rows)
     text: pa.Array | None  # string or large_string, no nulls; None when read without text
-    columns: dict[str, np.ndarray]  # the requested optional columns that the file has
+    columns: dict[str, np.ndarray | list]  # the requested optional columns that the file has
 
     rows: int
 
@@ -199,7 +199,7 @@ def iter_batches(
                 for rb in pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=read, use_threads=False):
                     n = rb.num_rows
                     text = _as_text(rb.column(src.text_column), src, row) if with_text else None
-                    cols = {c: _numeric(rb.column(c), c, src, row) for c in wanted}
+                    cols = {c: _column(rb.column(c), c) for c in wanted}
                     yield Batch(source=i, first_row=row, first_doc=first_doc + row, text=text, columns=cols, rows=n)
                     row += n
         except DataprepError:
@@ -211,12 +211,14 @@ def iter_batches(
         first_doc += src.rows
 
 
-def _numeric(arr: pa.Array, name: str, src: Source, first_row: int) -> np.ndarray:
-    """The column as float64 (NaN for null) or int64 (-1 for null)."""
+def _column(arr: pa.Array, name: str) -> np.ndarray | list:
+    """A numeric column as float64 (NaN for null) or int64 (-1 for null); ``id`` as a list of str or None."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
+    if name == "id":
+        return arr.to_pylist()
     if NUMERIC_COLUMNS[name] == "float":
         return arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
     return arr.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)

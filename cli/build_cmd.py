@@ -1,0 +1,103 @@
+"""``dataprep build``: arguments -> BuildOptions -> dataprep.build.build."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from dataprep.errors import DataprepError
+
+DEFAULT_DATASET = "HuggingFaceFW/fineweb-edu"
+DEFAULT_SUBSET = "sample/100BT"
+
+
+def add_build(sub) -> None:
+    p = sub.add_parser(
+        "build",
+        help="deduplicate, filter and tokenize many shards into nanoGPT/llm.c token bins",
+        description="Reads local parquet files (--input) or a Hugging Face dataset (--dataset), removes exact and "
+        "near duplicates across all shards, filters by edu score, and writes train.bin/val.bin.",
+    )
+    src = p.add_argument_group("input")
+    src.add_argument("--input", nargs="+", metavar="PATH", help="parquet files, directories or globs")
+    src.add_argument("--dataset", help=f"Hugging Face dataset (default when no --input: {DEFAULT_DATASET})")
+    src.add_argument("--subset", help=f"folder inside the dataset (default: {DEFAULT_SUBSET})")
+    src.add_argument("--shards", type=int, help="take the first N files (sorted)")
+    src.add_argument("--text-column", help="column holding the text (default: text)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    f = p.add_argument_group("filters")
+    f.add_argument("--min-score", type=float, default=3.0, help="edu score threshold, where scores exist (default 3)")
+    f.add_argument("--no-score-filter", action="store_true", help="keep every score")
+    f.add_argument("--min-language-score", type=float, help="drop documents below this language_score")
+    f.add_argument("--min-tokens", type=int, default=0, help="drop documents shorter than this many tokens")
+    dd = p.add_argument_group("deduplication")
+    dd.add_argument("--threshold", type=float, default=0.7, help="near-duplicate Jaccard threshold (default 0.7)")
+    dd.add_argument("--num-perm", type=int, default=128)
+    dd.add_argument("--ngram", type=int, default=5)
+    dd.add_argument("--strip-boilerplate", action="store_true", help="remove lines recurring in many documents")
+    dd.add_argument("--boilerplate-min-docs", type=int, default=3)
+    v = p.add_argument_group("validation split")
+    v.add_argument("--val-fraction", type=float, default=0.0005, help="share of documents for val (default 0.0005)")
+    v.add_argument("--val-from", nargs="+", metavar="PATH", help="take val from these files instead")
+    v.add_argument("--val-bin", metavar="FILE", help="reuse the val.bin of an earlier build")
+    o = p.add_argument_group("output")
+    o.add_argument("--format", choices=("nanogpt", "llmc"), default="nanogpt",
+                   help="llmc also writes llm.c/modded-nanogpt header shards")
+    o.add_argument("--overwrite", action="store_true", help="replace a different build in --out")
+    o.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    o.add_argument("--json", action="store_true", help="print meta.json only, no progress")
+    p.set_defaults(run=run_build)
+
+
+def _inputs(args) -> list[str]:
+    if args.input and args.dataset:
+        raise DataprepError("give --input or --dataset, not both")
+    if args.input:
+        return args.input
+    from dataprep.hub import fetch_shards
+
+    paths = fetch_shards(
+        dataset=args.dataset or DEFAULT_DATASET,
+        subset=DEFAULT_SUBSET if args.subset is None else args.subset,
+        shards=args.shards,
+        progress=False if args.json else None,
+    )
+    return [str(p) for p in paths]
+
+
+def run_build(args) -> int:
+    from dataprep.build import BuildOptions, build
+    from dataprep.minhash import LSHParams
+
+    if not 0 < args.threshold < 1:
+        raise DataprepError("--threshold must be between 0 and 1")
+    if not 0 <= args.val_fraction < 1:
+        raise DataprepError("--val-fraction must be in [0, 1)")
+    if args.shards is not None and args.shards < 1:
+        raise DataprepError("--shards must be at least 1")
+    if args.workers < 1:
+        raise DataprepError("--workers must be at least 1")
+    opts = BuildOptions(
+        min_score=None if args.no_score_filter else args.min_score,
+        min_language_score=args.min_language_score,
+        min_tokens=args.min_tokens,
+        lsh=LSHParams(num_perm=args.num_perm, threshold=args.threshold, ngram=args.ngram),
+        strip_boilerplate=args.strip_boilerplate,
+        boilerplate_min_docs=args.boilerplate_min_docs,
+        val_fraction=args.val_fraction,
+        val_from=args.val_from,
+        val_bin=args.val_bin,
+        text_column=args.text_column,
+        formats=("nanogpt", "llmc") if args.format == "llmc" else ("nanogpt",),
+    )
+    inputs = _inputs(args)
+    shards = args.shards if args.input else None  # the hub fetch already took the first N
+    meta = build(inputs, args.out, opts, shards=shards, workers=args.workers, overwrite=args.overwrite,
+                 progress=False if args.json else None)
+    if args.json:
+        print(json.dumps(meta, indent=2))
+    else:
+        from pathlib import Path
+
+        print((Path(args.out) / "report.md").read_text())
+    return 0
