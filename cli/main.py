@@ -12,6 +12,7 @@ from dataprep import __version__
 from dataprep.errors import DataprepError
 from dataprep.memory import keep_freed_memory
 from dataprep_cli.build_cmd import add_build
+from dataprep_cli.train_cmd import add_compare, add_train
 
 EXIT_BAD_INPUT = 2
 
@@ -145,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_estimate(sub)
     add_build(sub)
+    add_train(sub)
+    add_compare(sub)
     _add_synth(sub)
     return parser
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -143,7 +144,9 @@ def _scan_all(sources: list[Source], work: Path, opts: BuildOptions, workers: in
     per_job_threads = max(1, workers // max(1, min(workers, len(todo))))
     jobs = [ScanJob(sources[i], dirs[i], opts.lsh, opts.encoding, opts.batch_rows, per_job_threads) for i in todo]
     if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=min(workers, len(jobs))) as pool:
+        # spawn, not fork: polars and the tokenizer keep thread pools that a fork would copy mid-flight.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx) as pool:
             for job, info in zip(jobs, pool.map(scan_shard, jobs)):
                 bar.update(info["rows"], job.source.size)
     else:

@@ -1,0 +1,233 @@
+"""A GPT in one file: GPT-2 (nanoGPT-compatible) or a modern variant (RoPE, RMSNorm, SwiGLU, no biases).
+
+Parameter names follow nanoGPT / Hugging Face GPT-2 (transformer.wte, transformer.h.0.attn.c_attn, ...),
+so a nanoGPT checkpoint of the same size loads into ``arch="gpt2"`` unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+from dataprep.errors import DataprepError
+
+ARCHS = ("gpt2", "modern")
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 50304  # GPT-2's 50257 padded to a multiple of 64: faster matmuls, unused rows never trained
+    block_size: int = 1024
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    arch: str = "gpt2"
+    dropout: float = 0.0
+    bias: bool = True  # gpt2 only; the modern arch has no biases
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise DataprepError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
+            if getattr(self, name) < 1:
+                raise DataprepError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise DataprepError(f"n_embd {self.n_embd} must be divisible by n_head {self.n_head}")
+        if self.arch == "modern" and (self.n_embd // self.n_head) % 2:
+            raise DataprepError(f"RoPE needs an even head size; n_embd/n_head is {self.n_embd // self.n_head}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise DataprepError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    @property
+    def use_bias(self) -> bool:
+        return self.bias and self.arch == "gpt2"
+
+
+PRESETS = {
+    "tiny": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # trains on a laptop CPU
+    "gpt2-124m": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024),
+    "gpt2-350m": dict(n_layer=24, n_head=16, n_embd=1024, block_size=1024),
+}
+
+
+def preset_config(name: str, **overrides) -> GPTConfig:
+    """The preset's sizes with any non-None override applied."""
+    if name not in PRESETS:
+        raise DataprepError(f"model must be one of {', '.join(PRESETS)}, got {name!r}")
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return replace(GPTConfig(**PRESETS[name]), **given)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        # normalise in float32: bf16 sums of squares lose too much precision
+        scale = torch.rsqrt(x.float().pow(2).mean(-1, keepdim=True) + self.eps)
+        return (x.float() * scale).type_as(x) * self.weight
+
+
+def norm_layer(config: GPTConfig) -> nn.Module:
+    if config.arch == "modern":
+        return RMSNorm(config.n_embd)
+    return nn.LayerNorm(config.n_embd, bias=config.use_bias)
+
+
+def rope_tables(head_size: int, length: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of shape (length, head_size / 2): position t rotates pair i by t / base^(2i/head_size)."""
+    inv_freq = 1.0 / base ** (torch.arange(0, head_size, 2, dtype=torch.float32) / head_size)
+    angles = torch.outer(torch.arange(length, dtype=torch.float32), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate (first half, second half) pairs of x (B, heads, T, head_size) by the position angles."""
+    T = x.size(-2)
+    cos, sin = cos[:T].to(x.dtype), sin[:T].to(x.dtype)
+    first, second = x.chunk(2, dim=-1)
+    return torch.cat([first * cos - second * sin, first * sin + second * cos], dim=-1)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.dropout = config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.use_bias)
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.use_bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x, rope=None):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    """GPT-2's feed-forward: 4x wide, GELU."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.use_bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.use_bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x))))
+
+
+class SwiGLU(nn.Module):
+    """Gated feed-forward; 8/3 x wide (rounded up to 64) so it costs about what the 4x GELU MLP does."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        hidden = 64 * math.ceil(8 * config.n_embd / 3 / 64)
+        self.gate = nn.Linear(config.n_embd, hidden, bias=False)
+        self.up = nn.Linear(config.n_embd, hidden, bias=False)
+        self.c_proj = nn.Linear(hidden, config.n_embd, bias=False)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x):
+        return self.dropout(self.c_proj(F.silu(self.gate(x)) * self.up(x)))
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = norm_layer(config)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = norm_layer(config)
+        self.mlp = SwiGLU(config) if config.arch == "modern" else MLP(config)
+
+    def forward(self, x, rope=None):
+        x = x + self.attn(self.ln_1(x), rope)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        layers = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))
+        if config.arch == "gpt2":
+            layers["wpe"] = nn.Embedding(config.block_size, config.n_embd)
+        layers["drop"] = nn.Dropout(config.dropout)
+        layers["h"] = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        layers["ln_f"] = norm_layer(config)
+        self.transformer = nn.ModuleDict(layers)
+        if config.arch == "modern":
+            cos, sin = rope_tables(config.n_embd // config.n_head, config.block_size)
+            # not persistent: derived from the config, so checkpoints stay nanoGPT-shaped
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # tied: one matrix reads and writes tokens
+        self.apply(self._init_weights)
+        # every layer adds two branches (attention, MLP) to the residual stream; scaling their output
+        # projections by 1/sqrt(2 * n_layer) keeps its variance from growing with depth (GPT-2 paper)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module):
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def forward(self, idx, targets=None):
+        """Logits (B, T, vocab) and, given targets (B, T), the mean cross-entropy (targets of -1 are ignored)."""
+        B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of {T} tokens is longer than block_size {self.config.block_size}")
+        x = self.transformer.wte(idx)
+        rope = None
+        if self.config.arch == "gpt2":
+            x = x + self.transformer.wpe(torch.arange(T, device=idx.device))
+        else:
+            rope = (self.rope_cos, self.rope_sin)
+        x = self.transformer.drop(x)
+        for block in self.transformer.h:
+            x = block(x, rope)
+        logits = self.lm_head(self.transformer.ln_f(x))
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+    def num_params(self, exclude_pos: bool = True) -> int:
+        """Parameters, the tied embedding counted once; position embeddings left out by default, as in FLOP counts."""
+        n = sum(p.numel() for p in self.parameters())
+        if exclude_pos and "wpe" in self.transformer:
+            n -= self.transformer.wpe.weight.numel()
+        return n
+
+    def flops_per_token(self) -> int:
+        """Training FLOPs per token: 6N for the weights, 12*L*H*Q*T for attention over a full block (PaLM, app. B)."""
+        c = self.config
+        head_size = c.n_embd // c.n_head
+        return 6 * self.num_params() + 12 * c.n_layer * c.n_head * head_size * c.block_size
+
+    def configure_optimizer(self, weight_decay: float, lr: float, betas: tuple[float, float], device_type: str):
+        """AdamW that decays matrices and embeddings only: decaying norms' gains and biases just hurts."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        groups = [
+            {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), fused=device_type == "cuda")
