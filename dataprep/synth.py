@@ -203,6 +203,8 @@ def generate(out: str | Path, cfg: SynthConfig) -> SynthTruth:
         out.mkdir(parents=True, exist_ok=True)
         paths = [out / f"shard_{i:05d}.parquet" for i in range(cfg.shards)]
 
+    # The plan first (cheap arrays), then the text shard by shard, so memory holds
+    # one shard plus the documents that later copies still need.
     n_total = cfg.docs * cfg.shards
     kinds = rng.choice(
         ["original", "exact", "near"],
@@ -210,49 +212,53 @@ def generate(out: str | Path, cfg: SynthConfig) -> SynthTruth:
         p=[1 - cfg.exact_rate - cfg.near_rate, cfg.exact_rate, cfg.near_rate],
     )
     kinds[0] = "original"
-    paras_of: dict[int, list[list[str]]] = {}  # originals' word lists, for copying
-    texts: list[str] = []
-    for i in range(n_total):
-        kind = str(kinds[i])
-        src, rate = -1, 0.0
-        if kind != "original":
-            src = int(rng.choice(list(paras_of)))
-        if kind == "original":
-            paras = w.document()
-            paras_of[i] = paras
-            text = _render(paras)
-        elif kind == "exact":
-            text = texts[src] if rng.random() < 0.5 else _restyle(texts[src], rng)
-        else:
-            rate = float(rng.choice(cfg.near_edit_rates))
-            text = _render(_edit(paras_of[src], rate, w))
-        texts.append(text)
-        truth.kind.append(kind)
-        truth.source.append(src)
-        truth.edit_rate.append(rate)
+    originals = np.flatnonzero(kinds == "original")
+    earlier = np.searchsorted(originals, np.arange(n_total))  # originals before each document
+    source = np.where(kinds == "original", -1, originals[(rng.random(n_total) * earlier).astype(np.int64)])
+    rates = np.where(kinds == "near", rng.choice(np.array(cfg.near_edit_rates), n_total), 0.0)
+    truth.kind = [str(k) for k in kinds]
+    truth.source = [int(x) for x in source]
+    truth.edit_rate = [float(x) for x in rates]
 
     # Boilerplate goes only into originals nobody copies, so every planted
     # line's document count is the same before and after deduplication.
-    copied = {s for s in truth.source if s >= 0}
-    singles = [i for i in range(n_total) if truth.kind[i] == "original" and i not in copied]
+    copied = set(truth.source) - {-1}
+    singles = [int(i) for i in originals if int(i) not in copied]
+    prefix: dict[int, list[str]] = {}
+    suffix: dict[int, list[str]] = {}
     for b in range(cfg.boilerplate_lines):
         line = f"{BOILERPLATE_STEMS[b % len(BOILERPLATE_STEMS)]} {' '.join(w.words(4))} ({b})."
         lo, hi = cfg.boilerplate_docs
         k = min(len(singles), int(rng.integers(lo, hi + 1)))
         docs = sorted(int(d) for d in rng.choice(singles, size=k, replace=False))
-        at_end = rng.random() < 0.5
+        where = suffix if rng.random() < 0.5 else prefix
         for d in docs:
-            texts[d] = f"{texts[d]}\n{line}" if at_end else f"{line}\n{texts[d]}"
+            where.setdefault(d, []).append(line)
         truth.boilerplate[line] = docs
-
     scores = np.round(rng.beta(2.0, 2.0, n_total) * 5.0, 4)
-    token_counts = [len(t) for t in enc.encode_ordinary_batch(texts)]
+
+    kept_paras: dict[int, list[list[str]]] = {}  # originals that a later copy needs
+    kept_text: dict[int, str] = {}
     for shard, path in enumerate(paths):
         lo, hi = shard * cfg.docs, (shard + 1) * cfg.docs
-        cols: dict[str, list] = {"text": texts[lo:hi]}
+        texts = []
+        for i in range(lo, hi):
+            kind, src = truth.kind[i], truth.source[i]
+            if kind == "original":
+                paras = w.document()
+                text = _render(paras)
+                if i in copied:
+                    kept_paras[i], kept_text[i] = paras, text
+                text = "\n".join(prefix.get(i, []) + [text] + suffix.get(i, []))
+            elif kind == "exact":
+                text = kept_text[src] if rng.random() < 0.5 else _restyle(kept_text[src], rng)
+            else:
+                text = _render(_edit(kept_paras[src], truth.edit_rate[i], w))
+            texts.append(text)
+        cols: dict[str, list] = {"text": texts}
         cols.update(_metadata(cfg, rng, hi - lo, lo, shard))
         if cfg.schema != "text":
-            cols["token_count"] = token_counts[lo:hi]
+            cols["token_count"] = [len(t) for t in enc.encode_ordinary_batch(texts)]
         if cfg.schema == "fineweb-edu":
             s = scores[lo:hi]
             cols["score"] = list(s)

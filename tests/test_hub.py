@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import socket
 from pathlib import Path
@@ -167,3 +169,20 @@ def test_interrupted_download_resumes(hub, shard_bytes, monkeypatch, tmp_path):
 def test_progress_false_prints_nothing(hub, tmp_path, capfd):
     fetch(tmp_path / "c", shards=1, progress=False)
     assert capfd.readouterr().err == ""
+
+
+def test_build_command_downloads_from_the_hub_and_builds(hub, shard_bytes, tmp_path, capsys):
+    """`dataprep build --dataset --subset --shards` end to end, against the loopback hub."""
+
+    from dataprep_cli.main import main
+
+    out = tmp_path / "built"
+    argv = ["build", "--dataset", REPO, "--subset", SUBSET, "--shards", "2", "--out", str(out),
+            "--no-score-filter", "--workers", "1", "--json"]
+    assert main(argv) == 0
+    meta = json.loads(capsys.readouterr().out)
+    assert [s["sha256"] for s in meta["sources"]] == [hashlib.sha256(b).hexdigest() for b in shard_bytes[:2]]
+    assert meta["train_tokens"] + meta["val_tokens"] > 0 and (out / "train.bin").exists()
+    gets = resolve_gets(hub)
+    assert main(argv) == 0  # the same command again: cached files, finished build, nothing fetched
+    assert resolve_gets(hub) == gets
