@@ -12,6 +12,7 @@ from dataprep import __version__
 from dataprep.errors import DataprepError
 from dataprep.memory import keep_freed_memory
 from dataprep_cli.build_cmd import add_build
+from dataprep_cli.demo_cmd import add_demo
 from dataprep_cli.train_cmd import add_compare, add_train
 
 EXIT_BAD_INPUT = 2
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_build(sub)
     add_train(sub)
     add_compare(sub)
+    add_demo(sub)
     _add_synth(sub)
     return parser
 

@@ -19,6 +19,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -482,8 +483,23 @@ def build(
     workers: int | None = None,
     overwrite: bool = False,
     progress: bool | None = None,
+    stats: dict | None = None,
 ) -> dict:
-    """Run (or resume) a build; returns its meta.json content."""
+    """Run (or resume) a build; returns its meta.json content.
+
+    ``stats``, when given, receives wall seconds per stage and the bytes of
+    deduplication state kept per document (for benchmarks; not in meta.json,
+    which must not change from run to run).
+    """
+    stats = {} if stats is None else stats
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        stats[f"{stage}_seconds"] = now - clock
+        clock = now
+
     paths = resolve_paths(inputs)
     if shards is not None:
         if shards > len(paths):
@@ -503,10 +519,14 @@ def build(
         if od.prepare(print_, overwrite):
             return json.loads((out / "meta.json").read_text())
         scan_dirs = _scan_all(sources, od.work, opts, workers, progress)
+        lap("scan")
         infos = [json.loads((d / "source.json").read_text()) for d in scan_dirs]
         corpus = load_corpus(scan_dirs, len(paths))
+        state = sum(f.stat().st_size for d in scan_dirs for f in d.iterdir() if f.name != "tokens.bin")
+        stats["dedup_state_bytes_per_doc"] = state / max(1, len(corpus.tokens))
         val_bands, val_info = _reuse_val(opts.val_bin, out, enc, opts.lsh) if opts.val_bin else (None, {})
         decisions = decide(corpus, opts, val_bands)
+        lap("decide")
         stripped, boiler = _stripped_tokens(corpus, decisions, sources, opts, enc) if opts.strip_boilerplate else ({}, None)
         written = _write_bins(out, corpus, decisions, stripped, opts, enc, progress)
         is_val = decisions.split == "val"
@@ -539,4 +559,5 @@ def build(
         write_text(out / "report.md", _report_md(meta))
         write_json(out / "meta.json", meta)
         shutil.rmtree(od.work)
+        lap("write")
         return meta

@@ -1,0 +1,224 @@
+"""build against its peers on the same shards, side by side in one run.
+
+    python bench/bench_build.py [--shards 20] [--docs 18000] [--repeat 1]
+
+Variants, each in its own process tree (peak RSS = the largest sum of the
+tree's resident sets, sampled every 0.1 s):
+  llmc      llm.c dev/data/fineweb.py's approach: multiprocessing pool, tiktoken
+            per document, EOT first, uint16 shards with the 256-int header; no dedup
+  nanogpt   nanoGPT data/openwebtext/prepare.py's approach: HF datasets map with
+            tiktoken over num_proc processes, concatenated into train.bin; no dedup
+  dataprep  dataprep build --no-score-filter (exact + near dedup across all shards)
+Needs `pip install datasets` for the nanogpt variant (a benchmark-only dependency).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+EOT = 50256
+
+
+def corpus(shards: int, docs: int) -> list[str]:
+    d = OUT / f"shards{shards}x{docs}"
+    if not (d / f"shard_{shards - 1:05d}.parquet").exists():
+        from dataprep.synth import SynthConfig, generate
+
+        generate(d, SynthConfig(docs=docs, shards=shards, seed=7, row_group_size=1024))
+    return [str(p) for p in sorted(d.glob("shard_*.parquet"))]
+
+
+def iter_texts(files: list[str]):
+    import pyarrow.parquet as pq
+
+    for f in files:
+        pf = pq.ParquetFile(f)
+        for rg in range(pf.num_row_groups):
+            yield from pf.read_row_group(rg, columns=["text"])["text"].to_pylist()
+
+
+_enc = None
+
+
+def _llmc_tokenize(text: str) -> np.ndarray:
+    global _enc
+    if _enc is None:
+        from dataprep.tokenizer import get_encoding
+
+        _enc = get_encoding()
+    tokens = [EOT]
+    tokens.extend(_enc.encode_ordinary(text))
+    return np.array(tokens, dtype=np.uint16)
+
+
+def run_llmc(files: list[str], out: Path, workers: int) -> dict:
+    from dataprep.binfile import llmc_header
+
+    shard_size = 10**8
+    buf = np.empty(shard_size, dtype=np.uint16)
+    filled, index, total = 0, 0, 0
+
+    def flush(n: int) -> None:
+        nonlocal index
+        split = "val" if index == 0 else "train"
+        with open(out / f"fineweb_{split}_{index:06d}.bin", "wb") as f:
+            f.write(llmc_header(n))
+            f.write(buf[:n].tobytes())
+        index += 1
+
+    with mp.get_context("fork").Pool(workers) as pool:
+        for tokens in pool.imap(_llmc_tokenize, iter_texts(files), chunksize=16):
+            total += len(tokens)
+            while len(tokens):
+                take = min(len(tokens), shard_size - filled)
+                buf[filled : filled + take] = tokens[:take]
+                filled += take
+                tokens = tokens[take:]
+                if filled == shard_size:
+                    flush(filled)
+                    filled = 0
+    if filled:
+        flush(filled)
+    return {"tokens": total}
+
+
+def run_nanogpt(files: list[str], out: Path, workers: int) -> dict:
+    from datasets import disable_progress_bars, load_dataset
+
+    from dataprep.tokenizer import get_encoding
+
+    disable_progress_bars()
+    enc = get_encoding()
+    cache = out / "hf-cache"
+    ds = load_dataset("parquet", data_files=files, split="train", cache_dir=str(cache))
+    split = ds.train_test_split(test_size=0.0005, seed=2357, shuffle=True)
+    split["val"] = split.pop("test")
+
+    def process(example):
+        ids = enc.encode_ordinary(example["text"])
+        ids.append(EOT)
+        return {"ids": ids, "len": len(ids)}
+
+    tokenized = split.map(process, remove_columns=split["train"].column_names, num_proc=workers,
+                          load_from_cache_file=False)
+    total = 0
+    for name, dset in tokenized.items():
+        arr_len = int(np.sum(dset["len"], dtype=np.uint64))
+        arr = np.memmap(out / f"{name}.bin", dtype=np.uint16, mode="w+", shape=(arr_len,))
+        idx = 0
+        pieces = min(64, len(dset))
+        for i in range(pieces):
+            batch = dset.shard(num_shards=pieces, index=i, contiguous=True).with_format("numpy")
+            chunk = np.concatenate(batch["ids"])
+            arr[idx : idx + len(chunk)] = chunk
+            idx += len(chunk)
+        arr.flush()
+        total += arr_len
+    return {"tokens": total}
+
+
+def run_dataprep(files: list[str], out: Path, workers: int) -> dict:
+    from dataprep.build import BuildOptions, build
+
+    stats: dict = {}
+    meta = build(files, out / "build", BuildOptions(min_score=None), workers=workers, progress=False, stats=stats)
+    removed = {r["stage"]: r["docs"] for r in meta["waterfall"]}
+    return {"tokens": meta["train_tokens"] + meta["val_tokens"], "exact_removed": removed["exact-dup"],
+            "near_removed": removed["near-dup"], **stats}
+
+
+VARIANTS = {"llmc": run_llmc, "nanogpt": run_nanogpt, "dataprep": run_dataprep}
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def measure(variant: str, files: list[str], workers: int) -> dict:
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        cmd = [sys.executable, __file__, "--child", variant, "--out", tmp, "--workers", str(workers), *files]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, tree_rss_mb(proc.pid))
+            time.sleep(0.1)
+        result = json.loads(proc.stdout.read().strip().splitlines()[-1])
+        result["peak_rss_mb"] = peak
+        return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--shards", type=int, default=20)
+    ap.add_argument("--docs", type=int, default=18000, help="documents per shard (18,000 is about 50 MB of text)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("files", nargs="*", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        from dataprep.memory import keep_freed_memory
+
+        keep_freed_memory()
+        t0 = time.perf_counter()
+        result = VARIANTS[args.child](args.files, Path(args.out), args.workers)
+        result["seconds"] = time.perf_counter() - t0
+        print(json.dumps(result))
+        return
+    OUT.mkdir(exist_ok=True)
+    files = corpus(args.shards, args.docs)
+    mb = sum(os.path.getsize(f) for f in files) / 1e6
+    runs: dict[str, list[dict]] = {v: [] for v in args.variants.split(",")}
+    for _ in range(args.repeat):
+        for v in runs:
+            runs[v].append(measure(v, files, args.workers))
+            print(f"{v}: {runs[v][-1]}", file=sys.stderr)
+    rows = {v: min(r, key=lambda x: x["seconds"]) for v, r in runs.items()}
+    base = rows.get("llmc", {}).get("seconds")
+    print(f"\n{args.shards} shards x {args.docs:,} docs ({mb:.0f} MB of parquet), {args.workers} workers\n")
+    print("| variant | seconds | x llm.c time | tokens written | peak RSS MB (process tree) |")
+    print("|---|---:|---:|---:|---:|")
+    for v, r in rows.items():
+        ratio = f"{r['seconds'] / base:.2f}" if base else "-"
+        print(f"| {v} | {r['seconds']:.1f} | {ratio} | {r['tokens']:,} | {r['peak_rss_mb']:.0f} |")
+    if "dataprep" in rows:
+        r = rows["dataprep"]
+        print(f"\ndataprep stages: scan {r['scan_seconds']:.1f} s, decide {r['decide_seconds']:.1f} s, "
+              f"write {r['write_seconds']:.1f} s; dedup state {r['dedup_state_bytes_per_doc']:.0f} bytes/document; "
+              f"removed {r['exact_removed']:,} exact and {r['near_removed']:,} near duplicates")
+
+
+if __name__ == "__main__":
+    main()
