@@ -44,6 +44,8 @@ def add_build(sub) -> None:
     o.add_argument("--format", choices=("nanogpt", "llmc"), default="nanogpt",
                    help="llmc also writes llm.c/modded-nanogpt header shards")
     o.add_argument("--overwrite", action="store_true", help="replace a different build in --out")
+    o.add_argument("--tokenizer", choices=("tiktoken", "riptoken"), default="tiktoken",
+                   help="riptoken: the same ids, faster (pip install 'dataprep[fast]'; default tiktoken)")
     o.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     o.add_argument("--json", action="store_true", help="print meta.json only, no progress")
     p.set_defaults(run=run_build)
@@ -88,6 +90,7 @@ def run_build(args) -> int:
         val_from=args.val_from,
         val_bin=args.val_bin,
         text_column=args.text_column,
+        tokenizer_backend=args.tokenizer,
         formats=("nanogpt", "llmc") if args.format == "llmc" else ("nanogpt",),
     )
     inputs = _inputs(args)

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataprep import __version__
-from dataprep.atomic import atomic_path, write_json, write_text
+from dataprep.atomic import atomic_path, file_sha256, write_json, write_text
 from dataprep.binfile import BinWriter, LlmcWriter, with_eot
 from dataprep.boilerplate import find_boilerplate, strip_lines
 from dataprep.dedup import cluster_keep, connected_components, exact_duplicates, lsh_edges
@@ -38,6 +38,7 @@ from dataprep.minhash import LSHParams, MinHasher
 from dataprep.progress import Progress
 from dataprep.reader import Source, iter_batches, open_source, resolve_paths
 from dataprep.scan import scan_batch
+from dataprep.scores import complete_scores, passes_min_score
 from dataprep.tokenizer import bin_dtype, encode_batch, get_encoding
 from dataprep.workdir import OutputDir, fingerprint
 
@@ -59,6 +60,7 @@ class BuildOptions:
     val_bin: str | None = None
     text_column: str | None = None
     encoding: str = "gpt2"
+    tokenizer_backend: str = "tiktoken"  # or "riptoken": verified to give the same ids, faster
     formats: tuple[str, ...] = ("nanogpt",)  # plus "llmc"
     batch_rows: int = 2048
 
@@ -66,7 +68,7 @@ class BuildOptions:
         d = asdict(self)
         d["lsh"] = asdict(self.lsh)
         d["formats"] = list(self.formats)
-        del d["batch_rows"]  # no effect on the output
+        del d["batch_rows"], d["tokenizer_backend"]  # no effect on the output
         return d
 
 
@@ -79,21 +81,14 @@ class ScanJob:
     out: Path
     lsh: LSHParams
     encoding: str
+    backend: str
     batch_rows: int
     threads: int
 
 
-def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def scan_shard(job: ScanJob) -> dict:
     """Everything later stages need from one shard, written atomically as a directory."""
-    enc = get_encoding(job.encoding)
+    enc = get_encoding(job.encoding, job.backend)
     dtype = bin_dtype(enc.n_vocab)
     minhasher = MinHasher(job.lsh)
     src = job.source
@@ -130,7 +125,7 @@ def scan_shard(job: ScanJob) -> dict:
         pq.write_table(pa.table(table), tmp / "docs.parquet")
         np.save(tmp / "bands.npy", np.concatenate(cols["bands"]))
         np.savez(tmp / "lines.npz", hash=np.concatenate(line_hash), doc=np.concatenate(line_doc))
-        info = {"path": src.path, "rows": n, "bytes": src.size, "sha256": _sha256(src.path)}
+        info = {"path": src.path, "rows": n, "bytes": src.size, "sha256": file_sha256(src.path)}
         (tmp / "source.json").write_text(json.dumps(info))
     return info
 
@@ -143,7 +138,7 @@ def _scan_all(sources: list[Source], work: Path, opts: BuildOptions, workers: in
     bar = Progress("build: scan", sum(sources[i].rows for i in todo), progress)
     # Shards run in parallel processes; a lone shard gets the tokenizer threads instead.
     per_job_threads = max(1, workers // max(1, min(workers, len(todo))))
-    jobs = [ScanJob(sources[i], dirs[i], opts.lsh, opts.encoding, opts.batch_rows, per_job_threads) for i in todo]
+    jobs = [ScanJob(sources[i], dirs[i], opts.lsh, opts.encoding, opts.tokenizer_backend, opts.batch_rows, per_job_threads) for i in todo]
     if workers > 1 and len(jobs) > 1:
         # spawn, not fork: polars and the tokenizer keep thread pools that a fork would copy mid-flight.
         ctx = multiprocessing.get_context("spawn")
@@ -190,11 +185,7 @@ def load_corpus(scan_dirs: list[Path], n_train_sources: int) -> Corpus:
             [t[name].to_numpy() if name in t.column_names else np.full(t.num_rows, fill) for t in parts]
         ).astype(dtype)
 
-    score = column("score", np.nan, np.float64)
-    int_score = column("int_score", -1, np.int64)
-    has_int = int_score >= 0
-    score[np.isnan(score) & has_int] = int_score[np.isnan(score) & has_int]
-    int_score[~has_int & ~np.isnan(score)] = np.rint(np.clip(score[~has_int & ~np.isnan(score)], 0, 5))
+    score, int_score = complete_scores(column("score", np.nan, np.float64), column("int_score", -1, np.int64), sum(n))
     ids: list = []
     for t in parts:
         ids.extend(t["id"].to_pylist() if "id" in t.column_names else [None] * t.num_rows)
@@ -237,7 +228,7 @@ def decide(c: Corpus, opts: BuildOptions, val_bands: np.ndarray | None) -> Decis
     n = len(c.tokens)
     reason = np.full(n, None, dtype=object)
     if opts.min_score is not None:
-        reason[(c.int_score >= 0) & ~_passes_score(c, opts.min_score)] = "score"
+        reason[(c.int_score >= 0) & ~passes_min_score(c.score, c.int_score, opts.min_score)] = "score"
     if opts.min_language_score is not None:
         low = np.nan_to_num(c.language_score, nan=np.inf) < opts.min_language_score
         reason[low & (reason == None)] = "language-score"  # noqa: E711 (elementwise)
@@ -289,12 +280,6 @@ def decide(c: Corpus, opts: BuildOptions, val_bands: np.ndarray | None) -> Decis
     group = np.where(passing, cluster[exact_of], -1)
     representative = np.where(group >= 0, kept_of[np.maximum(group, 0)], -1)
     return Decisions(reason=reason, split=split, cluster=group, representative=representative)
-
-
-def _passes_score(c: Corpus, min_score: float) -> np.ndarray:
-    if float(min_score).is_integer():
-        return c.int_score >= min_score
-    return np.nan_to_num(c.score, nan=-np.inf) >= min_score
 
 
 # ---------------------------------------------------------------- stage 3: write
@@ -511,7 +496,7 @@ def build(
     if set(map(os.path.realpath, val_paths)) & set(map(os.path.realpath, paths)):
         raise DataprepError("a --val-from file is also an input file")
     sources = [open_source(p, opts.text_column) for p in paths + val_paths]
-    enc = get_encoding(opts.encoding)
+    enc = get_encoding(opts.encoding, opts.tokenizer_backend)
     workers = workers or os.cpu_count() or 1
     out = Path(out)
     print_ = plan_fingerprint(paths, val_paths, opts)

@@ -23,6 +23,7 @@ from dataprep.plan import Plan
 from dataprep.progress import Progress
 from dataprep.reader import Source, iter_batches, open_sources
 from dataprep.scan import scan_batch
+from dataprep.scores import complete_scores, passes_min_score
 from dataprep.tokenizer import bin_dtype, encode_batch, get_encoding
 
 SCORE_COLUMNS = ("score", "int_score", "token_count")
@@ -42,6 +43,7 @@ class EstimateOptions:
     batch_rows: int = 2048
     threads: int = 2
     encoding: str = "gpt2"
+    tokenizer_backend: str = "tiktoken"  # or "riptoken": the same ids, faster
     plan: Plan | None = None
 
 
@@ -57,23 +59,12 @@ class Corpus:
     token_count: np.ndarray | None  # the parquet column, when every file has it
 
 
-def _scores(batch, n: int) -> tuple[np.ndarray, np.ndarray]:
-    score = batch.columns.get("score")
-    int_score = batch.columns.get("int_score")
-    if score is None:
-        score = int_score.astype(np.float64) if int_score is not None else np.full(n, np.nan)
-        if int_score is not None:
-            score[int_score < 0] = np.nan
-    if int_score is None:
-        int_score = np.where(np.isnan(score), -1, np.rint(np.clip(score, 0, 5))).astype(np.int64)
-    return score, int_score
+def _scores(batch) -> tuple[np.ndarray, np.ndarray]:
+    return complete_scores(batch.columns.get("score"), batch.columns.get("int_score"), len(batch))
 
 
 def passes_score(corpus: Corpus, min_score: float) -> np.ndarray:
-    """FineWeb-Edu's rule for whole thresholds (int_score >= 3); the float score otherwise."""
-    if float(min_score).is_integer():
-        return corpus.int_score >= min_score
-    return np.nan_to_num(corpus.score, nan=-np.inf) >= min_score
+    return passes_min_score(corpus.score, corpus.int_score, min_score)
 
 
 @dataclass
@@ -98,7 +89,7 @@ def estimate(paths: list[str], opts: EstimateOptions, progress: bool | None = No
 
 
 def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None = None) -> Measurement:
-    enc = get_encoding(opts.encoding)
+    enc = get_encoding(opts.encoding, opts.tokenizer_backend)
     minhasher = MinHasher(opts.lsh)
     diversity = NgramDiversity(n=opts.diversity_ngram)
     scans, tokens, scores, int_scores, counts = [], [], [], [], []
@@ -119,7 +110,7 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
                 finish(previous)
             previous = current
             scans.append(scan)
-            s, i = _scores(batch, len(batch))
+            s, i = _scores(batch)
             scores.append(s)
             int_scores.append(i)
             counts.append(batch.columns.get("token_count"))
@@ -213,7 +204,7 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
         if (counts < 0).any():
             raise DataprepError(f"{sources[batch.source].path}: null or negative token_count")
         tokens.append(counts + 1)
-        s, i = _scores(batch, len(batch))
+        s, i = _scores(batch)
         scores.append(s)
         int_scores.append(i)
         bar.update(len(batch))

@@ -13,7 +13,6 @@ huggingface_hub/httpx traceback.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import tqdm as hf_tqdm
 
+from dataprep.atomic import file_sha256
 from dataprep.errors import DataprepError
 
 __all__ = ["HubFile", "fetch_shards"]
@@ -169,12 +169,9 @@ def _check(local: Path, f: HubFile) -> str | None:
     if f.size is not None and size != f.size:
         return f"{size} bytes, listing says {f.size}"
     if f.sha256 is not None:
-        h = hashlib.sha256()
-        with open(local, "rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                h.update(chunk)
-        if h.hexdigest() != f.sha256:
-            return f"sha256 {h.hexdigest()[:12]}..., listing says {f.sha256[:12]}..."
+        got = file_sha256(local, _CHUNK)
+        if got != f.sha256:
+            return f"sha256 {got[:12]}..., listing says {f.sha256[:12]}..."
     return None
 
 

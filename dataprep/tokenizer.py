@@ -10,6 +10,7 @@ without network gets byte-identical ids.
 from __future__ import annotations
 
 import base64
+from array import array
 import hashlib
 from functools import lru_cache
 from itertools import chain
@@ -38,10 +39,42 @@ def _bundled_ranks() -> dict[bytes, int]:
     return {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in data.splitlines() if line)}
 
 
+BACKENDS = ("tiktoken", "riptoken")
+# Text that exercises the pre-tokenizer's branches: contractions, letters, numbers,
+# punctuation runs, whitespace runs and line ends, non-Latin scripts, emoji.
+_CHECK_TEXT = (
+    "Hello world! It's 2024, they'll say: \"naïve café\" costs $3.50 -- or 12,345.678?\n\n"
+    "    def f(x):\n\treturn x**2  # comment\r\n"
+    "Ünïcödé — “quotes” ½ 東京 Москва مرحبا 🙂🙂 ...!!! <|endoftext|> trailing   \n"
+)
+
+
 @lru_cache(maxsize=None)
-def get_encoding(name: str = "gpt2") -> tiktoken.Encoding:
-    """``gpt2`` comes from the bundled ranks; any other name goes to tiktoken,
-    which may download it (honouring ``TIKTOKEN_CACHE_DIR``)."""
+def get_encoding(name: str = "gpt2", backend: str = "tiktoken"):
+    """A tiktoken ``Encoding`` (or a riptoken one, verified to give the same ids).
+
+    ``gpt2`` comes from the bundled ranks; any other name goes to tiktoken,
+    which may download it (honouring ``TIKTOKEN_CACHE_DIR``). The riptoken
+    backend (``pip install 'dataprep[fast]'``) re-implements tiktoken's BPE
+    faster; it is checked against tiktoken on load and never the default.
+    """
+    enc = _tiktoken_encoding(name)
+    if backend == "tiktoken":
+        return enc
+    if backend != "riptoken":
+        raise DataprepError(f"unknown tokenizer backend {backend!r}; choose from {', '.join(BACKENDS)}")
+    try:
+        import riptoken
+    except ImportError:
+        raise DataprepError("the riptoken backend needs: pip install 'dataprep[fast]'") from None
+    fast = riptoken.Encoding(riptoken.CoreBPE(enc._mergeable_ranks, enc._special_tokens, enc._pat_str), enc)
+    samples = [_CHECK_TEXT, _CHECK_TEXT * 3, ""]
+    if [fast.encode_ordinary(t) for t in samples] != [enc.encode_ordinary(t) for t in samples]:
+        raise DataprepError("riptoken's ids differ from tiktoken's on the check text; use --tokenizer tiktoken")
+    return fast
+
+
+def _tiktoken_encoding(name: str) -> tiktoken.Encoding:
     if name == "gpt2":
         return tiktoken.Encoding(
             name="gpt2",
@@ -61,13 +94,18 @@ def bin_dtype(n_vocab: int) -> np.dtype:
     return np.dtype(np.uint16) if n_vocab <= 1 << 16 else np.dtype(np.uint32)
 
 
-def encode_batch(enc: tiktoken.Encoding, texts: list[str], threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Tokens of every text, flattened, and the token count of each text.
+def encode_batch(enc, texts: list[str], threads: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """Tokens of every text, flattened (uint32), and the token count of each text.
 
     Special-token text such as ``<|endoftext|>`` inside a document is encoded
     as ordinary text, as nanoGPT's and llm.c's preparers do.
     """
-    ids = enc.encode_ordinary_batch(texts, num_threads=threads)
+    if threads <= 1:  # a thread pool per call costs more than it gives on one thread
+        ids = [enc.encode_ordinary(t) for t in texts]
+    elif isinstance(enc, tiktoken.Encoding):
+        ids = enc.encode_ordinary_batch(texts, num_threads=threads)
+    else:
+        ids = enc.encode_ordinary_batch(texts)  # riptoken sizes its own thread pool
     lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-    flat = np.fromiter(chain.from_iterable(ids), dtype=np.uint32, count=int(lengths.sum()))
+    flat = np.frombuffer(array("I", chain.from_iterable(ids)), dtype=np.uint32)
     return flat, lengths

@@ -5,12 +5,12 @@ Both come back as a read-only ``np.memmap`` of token ids, so a 10B-token corpus 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 
+from dataprep.atomic import file_sha256
 from dataprep.errors import DataprepError
 
 # llm.c shard: 256 little-endian int32 (magic, version, token count, unused...), then uint16 tokens.
@@ -98,9 +98,5 @@ def find_data(data_dir: str | Path, val_bin: str | Path | None = None) -> tuple[
 
 
 def file_digest(path: str | Path) -> str:
-    """sha256 of a file, read in chunks: the fingerprint that says two runs were scored on the same val set."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """The fingerprint that says two runs were scored on the same val set."""
+    return file_sha256(path)

@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from dataprep.atomic import atomic_path
+from dataprep.atomic import atomic_path, write_json
 from dataprep.errors import DataprepError
 from dataprep.model import GPT, preset_config
 from dataprep.tokens import file_digest, find_data, load_tokens
@@ -307,11 +307,6 @@ def check_resumable(ckpt: dict, expected: dict) -> None:
             raise DataprepError(
                 f"cannot resume: the checkpoint's {key} is {ckpt.get(key)!r} but this run's is {want!r}"
             )
-
-
-def write_json(path: Path, obj: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2) + "\n")
 
 
 # ----------------------------------------------------------------------------- system

@@ -255,3 +255,13 @@ def test_more_shards_than_files_is_refused(shards, tmp_path):
     src, _, _ = shards
     with pytest.raises(DataprepError, match="only 4"):
         build([str(src)], tmp_path / "x", BuildOptions(), shards=9, workers=1, progress=False)
+
+
+def test_riptoken_backend_builds_the_same_bytes(shards, built, tmp_path):
+    pytest.importorskip("riptoken")
+    src, _, _ = shards
+    out, _, _ = built
+    opts = BuildOptions(min_score=None, val_fraction=0.05, tokenizer_backend="riptoken")
+    build([str(src)], tmp_path / "rip", opts, workers=2, progress=False)
+    for name in OUTPUTS:
+        assert (tmp_path / "rip" / name).read_bytes() == (out / name).read_bytes(), name

@@ -70,3 +70,21 @@ def test_unknown_encoding_is_one_line_error(monkeypatch):
     get_encoding.cache_clear()
     with pytest.raises(DataprepError, match="cannot load tokenizer"):
         get_encoding("no_such_encoding")
+
+
+def test_riptoken_backend_gives_tiktokens_ids(edu_shard):
+    pytest.importorskip("riptoken")
+    import pyarrow.parquet as pq
+
+    texts = pq.read_table(edu_shard[0])["text"].to_pylist()
+    fast = get_encoding("gpt2", "riptoken")
+    slow = get_encoding("gpt2")
+    for threads in (1, 2):
+        a, la = encode_batch(fast, texts, threads)
+        b, lb = encode_batch(slow, texts, threads)
+        assert np.array_equal(a, b) and np.array_equal(la, lb)
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(DataprepError, match="unknown tokenizer backend"):
+        get_encoding("gpt2", "sentencepiece")
