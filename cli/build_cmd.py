@@ -47,6 +47,9 @@ def add_build(sub) -> None:
     o.add_argument("--tokenizer", choices=("tiktoken", "riptoken"), default="tiktoken",
                    help="riptoken: the same ids, faster (pip install 'dataprep[fast]'; default tiktoken)")
     o.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
+    o.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="ray: run the stages as Ray tasks (pip install 'dataprep[ray]'; default local)")
+    o.add_argument("--ray-address", help="Ray cluster to join, e.g. auto (default: start one on this machine)")
     o.add_argument("--json", action="store_true", help="print meta.json only, no progress")
     p.set_defaults(run=run_build)
 
@@ -96,11 +99,11 @@ def run_build(args) -> int:
     inputs = _inputs(args)
     shards = args.shards if args.input else None  # the hub fetch already took the first N
     meta = build(inputs, args.out, opts, shards=shards, workers=args.workers, overwrite=args.overwrite,
-                 progress=False if args.json else None)
+                 progress=False if args.json else None, engine=args.engine, ray_address=args.ray_address)
     if args.json:
         print(json.dumps(meta, indent=2))
     else:
-        from pathlib import Path
+        from dataprep.storage import Store
 
-        print((Path(args.out) / "report.md").read_text())
+        print(Store(args.out).read_bytes("report.md").decode())
     return 0

@@ -1,8 +1,7 @@
-"""Files on disk: write-then-rename (an interrupted write never leaves a file that looks complete), and digests."""
+"""Write-then-rename, so an interrupted write never leaves a file that looks complete."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -57,11 +56,3 @@ def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    """sha256 of a file's bytes, read in chunks so any size fits in memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()

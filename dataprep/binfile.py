@@ -15,13 +15,12 @@ killed run never leaves a file that looks complete.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
+from contextlib import ExitStack
 
 import numpy as np
 
-from dataprep.atomic import fsync_dir, temp_name
 from dataprep.errors import DataprepError
+from dataprep.storage import Store
 
 LLMC_MAGIC = 20240520
 LLMC_VERSION = 1
@@ -44,31 +43,27 @@ def with_eot(tokens: np.ndarray, lengths: np.ndarray, eot: int, dtype: np.dtype,
     return out
 
 
-class _AtomicFile:
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.tmp = temp_name(self.path)
-        self.f = open(self.tmp, "wb")
+class _StoreFile:
+    """A file in a Store that appears only when ``finish()`` is called."""
+
+    def __init__(self, store: Store, rel: str):
+        self.rel = rel
+        self._stack = ExitStack()
+        self.f = self._stack.enter_context(store.writer(rel))
 
     def finish(self) -> None:
-        self.f.flush()
-        os.fsync(self.f.fileno())
-        self.f.close()
-        os.replace(self.tmp, self.path)
-        fsync_dir(self.path.parent)
+        self._stack.close()
 
     def abandon(self) -> None:
-        if not self.f.closed:
-            self.f.close()
-        self.tmp.unlink(missing_ok=True)
+        self._stack.__exit__(DataprepError, DataprepError("abandoned"), None)
 
 
 class BinWriter:
     """Appends token arrays to one raw bin; ``close()`` makes it appear."""
 
-    def __init__(self, path: str | Path, dtype: np.dtype):
+    def __init__(self, store: Store, rel: str, dtype: np.dtype):
         self.dtype = np.dtype(dtype).newbyteorder("<")
-        self.file = _AtomicFile(Path(path))
+        self.file = _StoreFile(store, rel)
         self.tokens = 0
 
     def write(self, tokens: np.ndarray) -> int:
@@ -98,15 +93,15 @@ class LlmcWriter:
     shards, as in llm.c's own writer.
     """
 
-    def __init__(self, directory: Path, prefix: str, split: str, first_index: int, shard_tokens: int = LLMC_SHARD_TOKENS):
-        self.directory = Path(directory)
+    def __init__(self, store: Store, prefix: str, split: str, first_index: int, shard_tokens: int = LLMC_SHARD_TOKENS):
+        self.store = store
         self.prefix = prefix
         self.split = split
         self.index = first_index
         self.shard_tokens = shard_tokens
         self.buffer: list[np.ndarray] = []
         self.buffered = 0
-        self.paths: list[Path] = []
+        self.names: list[str] = []
 
     def write(self, tokens: np.ndarray) -> None:
         tokens = np.ascontiguousarray(tokens, dtype="<u2")
@@ -119,21 +114,16 @@ class LlmcWriter:
                 self._flush()
 
     def _flush(self) -> None:
-        path = self.directory / f"{self.prefix}_{self.split}_{self.index:06d}.bin"
-        f = _AtomicFile(path)
-        try:
-            f.f.write(llmc_header(self.buffered))
+        name = f"{self.prefix}_{self.split}_{self.index:06d}.bin"
+        with self.store.writer(name) as f:
+            f.write(llmc_header(self.buffered))
             for chunk in self.buffer:
-                f.f.write(chunk.tobytes())
-            f.finish()
-        except BaseException:
-            f.abandon()
-            raise
-        self.paths.append(path)
+                f.write(chunk.tobytes())
+        self.names.append(name)
         self.index += 1
         self.buffer, self.buffered = [], 0
 
-    def close(self) -> list[Path]:
-        if self.buffered or not self.paths:
+    def close(self) -> list[str]:
+        if self.buffered or not self.names:
             self._flush()
-        return self.paths
+        return self.names

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataprep.errors import DataprepError
+from dataprep.storage import filesystem, is_url
 
 TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view())
 BINARY_TYPES = (pa.binary(), pa.large_binary(), pa.binary_view())
@@ -61,12 +62,17 @@ class Batch:
 
 
 def resolve_paths(paths: list[str]) -> list[str]:
-    """Files named, parquet files under directories, glob matches; each sorted, in argument order."""
+    """Files named, parquet files under directories, glob matches; each sorted, in argument order.
+
+    Paths may be URLs (``s3://bucket/dir``, ``hf://datasets/...``): fsspec lists them.
+    """
     if not paths:
         raise DataprepError("no input given")
     out: list[str] = []
     for p in paths:
-        if any(c in p for c in "*?["):
+        if is_url(p):
+            out.extend(_resolve_url(p))
+        elif any(c in p for c in "*?["):
             hits = sorted(h for h in glob.glob(p, recursive=True) if os.path.isfile(h))
             if not hits:
                 raise DataprepError(f"no file matches {p}")
@@ -83,11 +89,47 @@ def resolve_paths(paths: list[str]) -> list[str]:
     seen: set[str] = set()
     unique = []
     for p in out:
-        key = os.path.realpath(p)
+        key = p if is_url(p) else os.path.realpath(p)
         if key not in seen:
             seen.add(key)
             unique.append(p)
     return unique
+
+
+def _resolve_url(url: str) -> list[str]:
+    try:
+        fs, path = filesystem(url)
+        protocol = url.split("://", 1)[0]
+        if any(c in path for c in "*?["):
+            hits = sorted(fs.glob(path))
+        elif fs.isdir(path):
+            hits = sorted(h for h in fs.find(path) if h.endswith(".parquet"))
+        elif fs.isfile(path):
+            hits = [path]
+        else:
+            raise DataprepError(f"no such file or directory: {url}")
+    except DataprepError:
+        raise
+    except Exception as exc:  # fsspec backends raise their own types (botocore, aiohttp, ...)
+        raise DataprepError(f"cannot list {url}: {_first_line(exc)}") from None
+    if not hits:
+        raise DataprepError(f"no .parquet file at {url}")
+    return [f"{protocol}://{h}" for h in hits]
+
+
+def _open(path: str):
+    """A local path as is (pyarrow reads it fastest); a URL as an fsspec file object."""
+    if not is_url(path):
+        return path
+    fs, inner = filesystem(path)
+    return fs.open(inner, "rb")
+
+
+def _size(path: str) -> int:
+    if not is_url(path):
+        return os.path.getsize(path)
+    fs, inner = filesystem(path)
+    return fs.size(inner)
 
 
 def _kind(t: pa.DataType) -> str:
@@ -106,15 +148,17 @@ def _kind(t: pa.DataType) -> str:
 
 def open_source(path: str, text_column: str | None = None) -> Source:
     try:
-        size = os.path.getsize(path)
+        size = _size(path)
         if size == 0:
             raise DataprepError(f"{path}: empty file (0 bytes), not a parquet file")
-        meta = pq.ParquetFile(path).metadata
+        meta = pq.ParquetFile(_open(path)).metadata
         schema = meta.schema.to_arrow_schema()
     except DataprepError:
         raise
     except (pa.ArrowException, OSError) as exc:
         raise DataprepError(f"{path}: not a readable parquet file ({_first_line(exc)})") from None
+    except Exception as exc:  # a remote filesystem's own errors
+        raise DataprepError(f"{path}: cannot read ({_first_line(exc)})") from None
     names = schema.names
     col = text_column or "text"
     if col not in names:
@@ -191,7 +235,7 @@ def iter_batches(
         read = ([src.text_column] if with_text else []) + wanted
         row = 0
         try:
-            pf = pq.ParquetFile(src.path)
+            pf = pq.ParquetFile(_open(src.path))
             # One iterator per row group: a single iterator over the whole file
             # holds on to decoded pages until it ends (pyarrow 26), so memory
             # would grow with the file instead of staying at one row group.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataprep.atomic import file_sha256
+from dataprep.storage import file_sha256
 from dataprep.errors import DataprepError
 
 # llm.c shard: 256 little-endian int32 (magic, version, token count, unused...), then uint16 tokens.

@@ -21,6 +21,7 @@ from dataprep.minhash import LSHParams
 from dataprep.normalize import normalize_text
 from dataprep.synth import SynthConfig, generate
 from dataprep.tokenizer import get_encoding
+from dataprep.storage import Store
 from dataprep.workdir import OutputDir
 
 from reference import jaccard, shingle_set
@@ -180,7 +181,7 @@ def test_rerun_is_a_no_op_and_a_different_build_is_refused(shards, built, tmp_pa
 
 def test_second_build_into_a_locked_directory_refuses(shards, tmp_path):
     src, _, _ = shards
-    with OutputDir(tmp_path / "locked", ()):
+    with OutputDir(Store(tmp_path / "locked"), ()):
         with pytest.raises(DataprepError, match="another dataprep build is running"):
             build([str(src)], tmp_path / "locked", BuildOptions(), workers=1, progress=False)
 

@@ -1,0 +1,120 @@
+"""LSH across all shards as tasks: candidate edges per band partition, then clusters.
+
+Each scanned shard stores its band hashes band-major (``bands.npy``, shape
+``(bands, docs)``), so one band is one contiguous row. A ``BandJob`` takes one
+band and one slice of the hash space (``hash % parts == part``), streams the
+shards keeping only its slice, and writes the edges joining documents that
+share a bucket. No task ever holds more than its slice of one band.
+
+Connected components run in one process when the edges are few; otherwise
+they are computed by rounds of hook-and-compress: each task reads one edge
+file and the current labels and proposes smaller labels, the driver applies
+the proposals and jumps pointers. Both give every document the smallest
+member of its component, so the result is the same either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dataprep.dedup import connected_components, lsh_edges
+from dataprep.storage import Store
+
+LOCAL_EDGE_LIMIT = 20_000_000  # past this many edges, components are computed by tasks
+DOCS_PER_PART = 50_000_000  # hash-space slices per band keep each task below this many documents
+
+
+@dataclass(frozen=True)
+class BandJob:
+    work: str  # the work directory (a path or URL)
+    shards: tuple[str, ...]  # scan directories, relative to work
+    band: int
+    part: int
+    parts: int
+    with_val: bool  # also report train documents whose band matches a val band (val-overlap)
+
+
+def band_edges(job: BandJob) -> dict:
+    """Edges for one band slice, written to ``edges/BBBB-PPPP.npy`` as a (2, k) int64 array."""
+    work = Store(job.work)
+    active = work.load_array("active.npy", mmap=True)
+    first = 0
+    hashes, docs = [], []
+    for shard in job.shards:
+        band = work.load_array(f"{shard}/bands.npy", mmap=True)[job.band]
+        ids = np.arange(first, first + len(band), dtype=np.int64)
+        keep = active[first : first + len(band)] & (band % np.uint64(job.parts) == job.part)
+        hashes.append(np.asarray(band[keep]))
+        docs.append(ids[keep])
+        first += len(band)
+    h, d = np.concatenate(hashes), np.concatenate(docs)
+    u, v = lsh_edges(h[:, None], d)
+    name = f"edges/{job.band:04d}-{job.part:04d}.npy"
+    work.save_array(name, np.stack([u, v]))
+    result = {"edges": name, "count": int(len(u))}
+    if job.with_val:
+        val = work.load_array("val_bands.npy")[:, job.band]
+        overlap = d[np.isin(h, val[val % np.uint64(job.parts) == job.part])]
+        name = f"edges/overlap-{job.band:04d}-{job.part:04d}.npy"
+        work.save_array(name, overlap)
+        result["overlap"] = name
+    return result
+
+
+def band_jobs(work: Store, shards: list[str], bands: int, n_docs: int, with_val: bool) -> list[BandJob]:
+    parts = max(1, -(-n_docs // DOCS_PER_PART))
+    return [
+        BandJob(work.url, tuple(shards), band, part, parts, with_val) for band in range(bands) for part in range(parts)
+    ]
+
+
+@dataclass(frozen=True)
+class HookJob:
+    work: str
+    edges: str  # an edge file, relative to work
+    labels: str  # the current labels, relative to work
+    out: str  # where to write the proposals
+
+
+def propose_labels(job: HookJob) -> str:
+    """For each edge whose ends carry different labels: (larger label, smaller label), the smallest per label."""
+    work = Store(job.work)
+    label = work.load_array(job.labels, mmap=True)
+    u, v = work.load_array(job.edges)
+    lu, lv = np.asarray(label[u]), np.asarray(label[v])
+    crossing = lu != lv
+    hi = np.maximum(lu[crossing], lv[crossing])
+    lo = np.minimum(lu[crossing], lv[crossing])
+    order = np.lexsort((lo, hi))
+    hi, lo = hi[order], lo[order]
+    first = np.ones(len(hi), dtype=bool)
+    first[1:] = hi[1:] != hi[:-1]
+    work.save_array(job.out, np.stack([hi[first], lo[first]]))
+    return job.out
+
+
+def components(work: Store, n: int, edge_files: list[str], total_edges: int, engine) -> np.ndarray:
+    """Component label (smallest member) of each of n documents."""
+    if total_edges <= LOCAL_EDGE_LIMIT:
+        edges = [work.load_array(f) for f in edge_files]
+        u = np.concatenate([e[0] for e in edges]) if edges else np.zeros(0, np.int64)
+        v = np.concatenate([e[1] for e in edges]) if edges else np.zeros(0, np.int64)
+        return connected_components(n, u, v)
+    label = np.arange(n, dtype=np.int64)
+    for round_ in range(10_000):
+        work.save_array("labels.npy", label)
+        jobs = [HookJob(work.url, f, "labels.npy", f"hooks/{round_:04d}-{i:05d}.npy") for i, f in enumerate(edge_files)]
+        proposals = [work.load_array(out) for out in engine.map(propose_labels, jobs)]
+        hi = np.concatenate([p[0] for p in proposals])
+        if len(hi) == 0:
+            return label
+        np.minimum.at(label, hi, np.concatenate([p[1] for p in proposals]))
+        while True:  # pointer jumping: every node to its root
+            jumped = label[label]
+            if np.array_equal(jumped, label):
+                break
+            label = jumped
+        work.remove("hooks")
+    raise RuntimeError("connected components did not converge")

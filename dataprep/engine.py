@@ -1,0 +1,84 @@
+"""Where a build's tasks run: local processes, or a Ray cluster.
+
+A task is a plain function of a small, picklable job that reads and writes
+files (through ``Store``) and returns a small result; text never travels
+between processes or through Ray's object store. Both engines return results
+in job order, so everything downstream is the same whichever ran the tasks.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+
+from dataprep.errors import DataprepError
+
+ENGINES = ("local", "ray")
+
+
+class LocalEngine:
+    name = "local"
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or os.cpu_count() or 1
+
+    def map(self, fn: Callable, jobs: Sequence, heavy: bool = True) -> Iterator:
+        """Results of ``fn(job)`` in job order. Light jobs run in this process: a pool costs more."""
+        if not heavy or self.workers <= 1 or len(jobs) <= 1:
+            yield from (fn(job) for job in jobs)
+            return
+        # spawn, not fork: polars and the tokenizer keep thread pools that a fork would copy mid-flight.
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=ctx) as pool:
+            yield from pool.map(fn, jobs)
+
+    def close(self) -> None:
+        pass
+
+
+class RayEngine:
+    """Tasks as Ray remote functions; a task whose worker dies is run again (``max_retries``)."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, workers: int | None = None, max_retries: int = 3):
+        try:
+            import ray
+        except ImportError:
+            raise DataprepError("--engine ray needs: pip install 'dataprep[ray]'") from None
+        self.ray = ray
+        self.max_retries = max_retries
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            kwargs = {"address": address} if address else {"num_cpus": workers or os.cpu_count() or 1}
+            try:
+                ray.init(include_dashboard=False, log_to_driver=False, **kwargs)
+            except Exception as exc:  # ConnectionError and Ray's own types
+                raise DataprepError(f"cannot start or reach Ray ({address or 'local'}): {exc}") from None
+        self.workers = int(ray.cluster_resources().get("CPU", 1))
+
+    def map(self, fn: Callable, jobs: Sequence, heavy: bool = True) -> Iterator:
+        remote = self.ray.remote(fn).options(max_retries=self.max_retries, retry_exceptions=False)
+        refs = [remote.remote(job) for job in jobs]
+        for ref in refs:
+            try:
+                yield self.ray.get(ref)
+            except self.ray.exceptions.RayTaskError as exc:
+                cause = exc.cause if isinstance(exc.cause, DataprepError) else None
+                raise cause or DataprepError(f"a Ray task failed: {exc.cause!r}") from None
+            except self.ray.exceptions.RayError as exc:
+                raise DataprepError(f"a Ray task failed after {self.max_retries} retries: {type(exc).__name__}") from None
+
+    def close(self) -> None:
+        if self.started_here:
+            self.ray.shutdown()
+
+
+def make_engine(name: str, workers: int | None = None, address: str | None = None):
+    if name == "local":
+        return LocalEngine(workers)
+    if name == "ray":
+        return RayEngine(address, workers)
+    raise DataprepError(f"unknown engine {name!r}; choose from {', '.join(ENGINES)}")

@@ -1,0 +1,150 @@
+"""A directory on any filesystem fsspec knows: local paths, ``s3://``, ``gs://``, ``hf://``, ...
+
+Builds write their work files and outputs through one ``Store`` so that
+workers on several machines can share one output prefix. Writes are atomic
+everywhere: a local file is written under a temporary name, fsynced and
+renamed; a remote object is written to a local temporary file and uploaded
+in one ``put`` only when complete, so a reader never sees half an object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import fsspec
+import numpy as np
+from fsspec.implementations.local import LocalFileSystem
+
+from dataprep.atomic import fsync_dir, temp_name
+
+
+def is_url(path: str | os.PathLike) -> bool:
+    return "://" in str(path)
+
+
+def filesystem(path: str | os.PathLike) -> tuple[fsspec.AbstractFileSystem, str]:
+    """(filesystem, path inside it) for a local path or a URL."""
+    if not is_url(path):
+        return LocalFileSystem(), os.path.abspath(path)
+    fs, inner = fsspec.core.url_to_fs(str(path))
+    return fs, inner
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """sha256 of a file's bytes (local path or URL), read in chunks so any size fits in memory."""
+    fs, inner = filesystem(path)
+    digest = hashlib.sha256()
+    with fs.open(inner, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class Store:
+    def __init__(self, root: str | os.PathLike):
+        self.url = str(root)
+        self.fs, self.root = filesystem(root)
+        self.local = isinstance(self.fs, LocalFileSystem)
+
+    def path(self, rel: str = "") -> str:
+        return f"{self.root.rstrip('/')}/{rel}" if rel else self.root
+
+    def local_path(self, rel: str = "") -> Path:
+        assert self.local
+        return Path(self.path(rel))
+
+    def sub(self, rel: str) -> "Store":
+        child = Store.__new__(Store)
+        child.url, child.fs, child.local = f"{self.url.rstrip('/')}/{rel}", self.fs, self.local
+        child.root = self.path(rel)
+        return child
+
+    # ------------------------------------------------------------------ reading
+
+    def exists(self, rel: str = "") -> bool:
+        return self.fs.exists(self.path(rel))
+
+    def read_bytes(self, rel: str) -> bytes:
+        return self.fs.cat_file(self.path(rel))
+
+    def read_json(self, rel: str):
+        return json.loads(self.read_bytes(rel))
+
+    def open(self, rel: str):
+        return self.fs.open(self.path(rel), "rb")
+
+    def load_array(self, rel: str, mmap: bool = False) -> np.ndarray:
+        """An .npy array; memory-mapped when local and asked for, read whole otherwise."""
+        if self.local:
+            return np.load(self.path(rel), mmap_mode="r" if mmap else None)
+        return np.load(io.BytesIO(self.read_bytes(rel)))
+
+    def load_raw(self, rel: str, dtype: np.dtype) -> np.ndarray:
+        if self.local:
+            return np.fromfile(self.path(rel), dtype=dtype)
+        return np.frombuffer(self.read_bytes(rel), dtype=dtype)
+
+    def names(self, rel: str = "") -> list[str]:
+        if not self.exists(rel):
+            return []
+        return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.path(rel), detail=False))
+
+    # ------------------------------------------------------------------ writing
+
+    @contextmanager
+    def writer(self, rel: str) -> Iterator[io.BufferedWriter]:
+        """A binary file that appears at ``rel`` only when the block ends without error."""
+        if self.local:
+            final = Path(self.path(rel))
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temp_name(final)
+            try:
+                with open(tmp, "wb") as f:
+                    yield f
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, final)
+                fsync_dir(final.parent)
+            finally:
+                tmp.unlink(missing_ok=True)
+            return
+        fd, tmp = tempfile.mkstemp(prefix="dataprep-upload-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                yield f
+            self.fs.put_file(tmp, self.path(rel))
+        finally:
+            os.unlink(tmp)
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        with self.writer(rel) as f:
+            f.write(data)
+
+    def write_json(self, rel: str, obj) -> None:
+        self.write_bytes(rel, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+    def save_array(self, rel: str, arr: np.ndarray) -> None:
+        with self.writer(rel) as f:
+            np.save(f, arr)
+
+    def copy_in(self, source: str, rel: str) -> None:
+        """Copy a file (local path or URL) to ``rel``."""
+        src_fs, src_path = filesystem(source)
+        with self.writer(rel) as out, src_fs.open(src_path, "rb") as inp:
+            shutil.copyfileobj(inp, out, 1 << 20)
+
+    def remove(self, rel: str = "") -> None:
+        if self.exists(rel):
+            self.fs.rm(self.path(rel), recursive=True)
+
+    def makedirs(self, rel: str = "") -> None:
+        if self.local:
+            Path(self.path(rel)).mkdir(parents=True, exist_ok=True)
