@@ -10,6 +10,7 @@ tree's resident sets, sampled every 0.1 s):
             tiktoken over num_proc processes, concatenated into train.bin; no dedup
   dataprep  dataprep build --no-score-filter (exact + near dedup across all shards)
   dataprep-riptoken  the same with --tokenizer riptoken (identical bins, faster tokenizer)
+  dataprep-ray  the same with --engine ray on a local Ray instance (Ray's start-up included)
 Needs `pip install datasets` for the nanogpt variant (a benchmark-only dependency).
 """
 
@@ -130,12 +131,12 @@ def run_nanogpt(files: list[str], out: Path, workers: int) -> dict:
     return {"tokens": total}
 
 
-def run_dataprep(files: list[str], out: Path, workers: int, backend: str = "tiktoken") -> dict:
+def run_dataprep(files: list[str], out: Path, workers: int, backend: str = "tiktoken", engine: str = "local") -> dict:
     from dataprep.build import BuildOptions, build
 
     stats: dict = {}
     opts = BuildOptions(min_score=None, tokenizer_backend=backend)
-    meta = build(files, out / "build", opts, workers=workers, progress=False, stats=stats)
+    meta = build(files, out / "build", opts, workers=workers, progress=False, stats=stats, engine=engine)
     removed = {r["stage"]: r["docs"] for r in meta["waterfall"]}
     return {"tokens": meta["train_tokens"] + meta["val_tokens"], "exact_removed": removed["exact-dup"],
             "near_removed": removed["near-dup"], **stats}
@@ -146,6 +147,7 @@ VARIANTS = {
     "nanogpt": run_nanogpt,
     "dataprep": run_dataprep,
     "dataprep-riptoken": lambda files, out, workers: run_dataprep(files, out, workers, "riptoken"),
+    "dataprep-ray": lambda files, out, workers: run_dataprep(files, out, workers, engine="ray"),
 }
 
 
@@ -213,6 +215,9 @@ def main() -> None:
             runs[v].append(measure(v, files, args.workers))
             print(f"{v}: {runs[v][-1]}", file=sys.stderr)
     rows = {v: min(r, key=lambda x: x["seconds"]) for v, r in runs.items()}
+    if "dataprep" in rows and "dataprep-ray" in rows:
+        print(f"ray engine / local engine wall time: {rows['dataprep-ray']['seconds'] / rows['dataprep']['seconds']:.2f}",
+              file=sys.stderr)
     base = rows.get("llmc", {}).get("seconds")
     print(f"\n{args.shards} shards x {args.docs:,} docs ({mb:.0f} MB of parquet), {args.workers} workers\n")
     print("| variant | seconds | x llm.c time | tokens written | peak RSS MB (process tree) |")
@@ -220,7 +225,7 @@ def main() -> None:
     for v, r in rows.items():
         ratio = f"{r['seconds'] / base:.2f}" if base else "-"
         print(f"| {v} | {r['seconds']:.1f} | {ratio} | {r['tokens']:,} | {r['peak_rss_mb']:.0f} |")
-    for name in ("dataprep", "dataprep-riptoken"):
+    for name in ("dataprep", "dataprep-riptoken", "dataprep-ray"):
         if name not in rows:
             continue
         r = rows[name]
