@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import sys
@@ -166,15 +167,31 @@ def main(argv: list[str] | None = None) -> int:
         print(f"dataprep: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("\ndataprep: interrupted", file=sys.stderr)
+        print(
+            "\ndataprep: interrupted; finished stages are kept: rerun the same command to resume a build "
+            "(add --resume to continue a training run)",
+            file=sys.stderr,
+        )
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # a bug of ours: one line by default, the traceback on request
-        if os.environ.get("DATAPREP_DEBUG"):
-            traceback.print_exc()
-        print(f"dataprep: internal error: {type(exc).__name__}: {exc} (set DATAPREP_DEBUG=1 for details)", file=sys.stderr)
-        return 1
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            return _internal_error(exc)
+        where = f" writing {exc.filename}" if exc.filename else ""
+        print(f"dataprep: no space left{where} ({exc.strerror}); nothing half-written was kept: "
+              "free space and rerun the same command to resume", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception as exc:
+        return _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> int:
+    """A bug of ours: one line by default, the traceback on request."""
+    if os.environ.get("DATAPREP_DEBUG"):
+        traceback.print_exception(exc)
+    print(f"dataprep: internal error: {type(exc).__name__}: {exc} (set DATAPREP_DEBUG=1 for details)", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
 from dataprep.atomic import fsync_dir, temp_name
+from dataprep.errors import DataprepError
 
 
 def is_url(path: str | os.PathLike) -> bool:
@@ -55,6 +56,9 @@ class Store:
         self.local = isinstance(self.fs, LocalFileSystem)
 
     def path(self, rel: str = "") -> str:
+        """The full path of ``rel``, which must stay inside this store (no ``..``, not absolute)."""
+        if rel.startswith("/") or "\\" in rel or ".." in rel.split("/"):
+            raise DataprepError(f"refusing a path that leaves {self.url}: {rel!r}")
         return f"{self.root.rstrip('/')}/{rel}" if rel else self.root
 
     def local_path(self, rel: str = "") -> Path:
@@ -63,8 +67,8 @@ class Store:
 
     def sub(self, rel: str) -> "Store":
         child = Store.__new__(Store)
-        child.url, child.fs, child.local = f"{self.url.rstrip('/')}/{rel}", self.fs, self.local
         child.root = self.path(rel)
+        child.url, child.fs, child.local = f"{self.url.rstrip('/')}/{rel}", self.fs, self.local
         return child
 
     # ------------------------------------------------------------------ reading

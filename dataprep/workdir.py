@@ -57,7 +57,7 @@ class OutputDir:
             os.close(fd)
             raise DataprepError(f"another dataprep build is running in {self.store.url} (lock {LOCK} held)") from None
         self._lock_fd = fd
-        for stale in root.glob(".*.tmp-*"):  # a killed run's half-written files
+        for stale in root.rglob(".*.tmp-*"):  # a killed run's half-written files
             stale.unlink()
 
     def _lock_remote(self) -> None:

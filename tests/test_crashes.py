@@ -1,0 +1,135 @@
+"""A build killed, interrupted or out of disk loses nothing: the rerun ends with the same bytes.
+
+``DATAPREP_KILLS`` sets how many random kill moments to try (default 20).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from dataprep.errors import DataprepError
+from dataprep.storage import Store
+from dataprep.synth import SynthConfig, generate
+
+OUTPUTS = ("train.bin", "val.bin", "meta.json", "manifest.parquet", "val_bands.npy", "report.md")
+KILLS = int(os.environ.get("DATAPREP_KILLS", "20"))
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    d = tmp_path_factory.mktemp("crash")
+    generate(d / "in", SynthConfig(docs=150, shards=4, seed=41))
+    return d
+
+
+def command(corpus, out, *extra) -> list[str]:
+    return [sys.executable, "-m", "dataprep_cli.main", "build", "--input", str(corpus / "in"), "--out", str(out),
+            "--val-fraction", "0.05", "--json", *extra]
+
+
+@pytest.fixture(scope="module")
+def reference(corpus):
+    """An uninterrupted build, and how long it took."""
+    out = corpus / "reference"
+    t0 = time.monotonic()
+    subprocess.run(command(corpus, out), check=True, capture_output=True)
+    return out, time.monotonic() - t0
+
+
+def same_bytes(a, b) -> None:
+    for name in OUTPUTS:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_sigkill_at_random_moments_then_rerun_gives_the_same_bytes(corpus, reference):
+    ref, duration = reference
+    rng = np.random.default_rng(0)
+    moments = rng.uniform(0.0, duration, KILLS)
+    finished_before_kill = 0
+    for k, moment in enumerate(moments):
+        out = corpus / f"kill{k}"
+        workers = "2" if k % 2 else "1"
+        proc = subprocess.Popen(command(corpus, out, "--workers", workers), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(moment)
+        finished_before_kill += proc.poll() is not None
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the driver and its pool workers
+        except ProcessLookupError:  # it had already finished
+            pass
+        proc.wait()
+        if not (out / "meta.json").exists():
+            # Killed mid-build: no output may look complete, since meta.json is the last file written.
+            assert not (out / "report.md").exists()
+        rerun = subprocess.run(command(corpus, out, "--workers", workers), capture_output=True, text=True)
+        assert rerun.returncode == 0, rerun.stderr
+        same_bytes(out, ref)
+        assert not (out / ".work").exists()
+        assert not list(out.rglob(".*.tmp-*"))
+    assert finished_before_kill < KILLS  # most kills landed mid-build
+
+
+def test_disk_full_is_one_line_and_a_rerun_with_space_completes(corpus, reference):
+    ref, _ = reference
+    out = corpus / "full"
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # get EFBIG from write() instead of a kill
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, 60_000))
+
+    full = subprocess.run(command(corpus, out, "--workers", "1"), capture_output=True, text=True,
+                          preexec_fn=small_disk)
+    assert full.returncode == 2, full.stderr
+    lines = full.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no space left" in lines[0] and "rerun" in lines[0]
+    assert not (out / "meta.json").exists()
+    assert not list(out.rglob(".*.tmp-*")) or all(p.stat().st_size <= 60_000 for p in out.rglob(".*.tmp-*"))
+    rerun = subprocess.run(command(corpus, out, "--workers", "1"), capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    same_bytes(out, ref)
+
+
+def test_ctrl_c_stops_within_seconds_and_says_how_to_resume(corpus, reference):
+    ref, _ = reference
+    out = corpus / "sigint"
+    proc = subprocess.Popen(command(corpus, out, "--workers", "2"), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 60
+    while not (out / ".work" / "scan").exists() and time.time() < deadline:
+        time.sleep(0.01)
+    try:
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground group
+    except ProcessLookupError:
+        pass
+    t0 = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - t0 < 10
+    if proc.returncode != 0:  # it may also have finished just before the signal
+        assert proc.returncode == 130, err
+        assert "interrupted" in err and "rerun the same command" in err and "Traceback" not in err
+    rerun = subprocess.run(command(corpus, out, "--workers", "2"), capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    same_bytes(out, ref)
+
+
+@pytest.mark.parametrize("rel", ["../escape.bin", "a/../../escape.bin", "/etc/passwd", "..", "a\\\\..\\\\b"])
+def test_store_refuses_paths_that_leave_the_output_directory(tmp_path, rel):
+    store = Store(tmp_path / "out")
+    with pytest.raises(DataprepError, match="leaves"):
+        store.write_bytes(rel, b"x")
+    assert not (tmp_path / "escape.bin").exists()
+
+
+def test_ids_and_sources_never_become_paths(corpus, reference):
+    """Document ids and file names end up in the manifest only; every written name is fixed."""
+    ref, _ = reference
+    names = {p.name for p in ref.iterdir()}
+    assert names <= {".lock", *OUTPUTS}
