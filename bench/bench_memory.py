@@ -72,7 +72,7 @@ def main() -> None:
     out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True)
     r = json.loads(out.stdout)
     gb = r["text_bytes"] / 1e9
-    print(f"| shard | docs | text GB | tokens | seconds | MB/s | peak RSS MB |")
+    print("| shard | docs | text GB | tokens | seconds | MB/s | peak RSS MB |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     print(
         f"| {path.name} | {r['docs']:,} | {gb:.2f} | {r['tokens']:,} | {r['seconds']:.0f} | "

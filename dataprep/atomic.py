@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,35 +23,20 @@ def temp_name(final: Path) -> Path:
 
 @contextmanager
 def atomic_path(final: str | Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``final``; on success fsync it and rename it into place.
-
-    The temporary may be a file or a directory (every file in it is fsynced).
-    """
+    """Yield a temporary path next to ``final``; on success fsync the file and rename it into place."""
     final = Path(final)
     tmp = temp_name(final)
     try:
         yield tmp
-        files = [tmp] if tmp.is_file() else [p for p in tmp.rglob("*") if p.is_file()]
-        for p in files:
-            with open(p, "rb+") as f:
-                os.fsync(f.fileno())
-        if tmp.is_dir():
-            fsync_dir(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, final)
         fsync_dir(final.parent)
     finally:
-        if tmp.is_dir():
-            shutil.rmtree(tmp, ignore_errors=True)
-        elif tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
 
 
 def write_json(path: str | Path, obj) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-
-
-def write_text(path: str | Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 

@@ -20,7 +20,6 @@ Stages, each finished stage kept in ``OUT/.work`` so a killed run resumes:
 from __future__ import annotations
 
 import io
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field

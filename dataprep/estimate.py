@@ -9,7 +9,7 @@ assemble the report. ``--fast`` reads metadata columns only.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -342,8 +342,3 @@ def _add_plan(report: dict, opts: EstimateOptions, shards: int) -> None:
     if opts.plan is not None:
         report["plan"] = opts.plan.check(report["effective_tokens"], shards)
 
-
-def options_dict(opts: EstimateOptions) -> dict:
-    d = asdict(opts)
-    d["lsh"] = asdict(opts.lsh)
-    return d

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,7 +15,6 @@ import pytest
 from dataprep.binfile import LLMC_MAGIC, with_eot
 from dataprep.build import BuildOptions, build
 from dataprep.errors import DataprepError
-from dataprep.minhash import LSHParams
 from dataprep.normalize import normalize_text
 from dataprep.synth import SynthConfig, generate
 from dataprep.tokenizer import get_encoding
