@@ -166,12 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     except DataprepError as exc:
         print(f"dataprep: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print(
-            "\ndataprep: interrupted; finished stages are kept: rerun the same command to resume a build "
-            "(add --resume to continue a training run)",
-            file=sys.stderr,
+    except KeyboardInterrupt as exc:
+        # The trainer's interrupt names its step and checkpoint; a bare Ctrl-C elsewhere gets the generic line.
+        message = str(exc) or (
+            "interrupted; finished stages are kept: rerun the same command to resume a build "
+            "(add --resume to continue a training run)"
         )
+        print(f"\ndataprep: {message}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0

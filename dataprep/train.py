@@ -376,6 +376,16 @@ def evaluate(model, windows: torch.Tensor, rows: int, autocast, rank: int, world
     return (totals[0] / totals[1]).item()
 
 
+def smaller_batch_advice(batch_size: int, grad_accum: int, world: int) -> str:
+    """Settings that hold fewer sequences at once for the same tokens per step, or what to shrink instead."""
+    rows = batch_size // world  # sequences each GPU holds at once
+    # the smallest factor costs the least extra accumulation; 16 -> 8 with twice the micro-batches
+    factor = next((f for f in range(2, rows + 1) if rows % f == 0), None)
+    if factor is None:
+        return "--batch-size is already one sequence per GPU: try a smaller --block-size or a smaller --model"
+    return f"try --batch-size {batch_size // factor} --grad-accum {grad_accum * factor}, the same tokens per step"
+
+
 def forward_backward(model, loader, cfg, vocab_size, device, autocast, rank, world) -> tuple[float, float]:
     """Accumulate one step's gradients and clip them; returns (mean loss over all ranks, grad norm)."""
     total = torch.zeros((), device=device)
@@ -568,9 +578,27 @@ def _train(cfg: TrainConfig, rank: int, local_rank: int, world: int) -> Path:
         metrics.write({"step": step, "error": message})
         raise DataprepError(message)
 
+    def kept() -> str:
+        return f"the last good checkpoint {ckpt_path} is kept" if ckpt_path.exists() else "no checkpoint yet"
+
+    def guarded(during: str, work, *args):
+        """work(*args), with CUDA running out of memory turned into one line that says what fits."""
+        try:
+            return work(*args)
+        except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError in torch >= 2.5, the same class
+            pass
+        # handled here, after the except block, so the error's traceback no longer pins the step's tensors
+        optimizer.zero_grad(set_to_none=True)
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        fail(f"out of GPU memory {during} with --batch-size {cfg.batch_size} --grad-accum {cfg.grad_accum} "
+             f"(block {T}, model {cfg.model}): {smaller_batch_advice(cfg.batch_size, cfg.grad_accum, world)}; "
+             f"stopping, {kept()}")
+
     if step == 0:
         record = {"step": 0, "tokens": 0, "epoch": 0.0, "lr": None, "train_loss": None,
-                  "val_loss": evaluate(eval_model, val_set, eval_rows, autocast, rank, world)}
+                  "val_loss": guarded("in the eval at step 0", evaluate, eval_model, val_set, eval_rows, autocast,
+                                      rank, world)}
         monitor.after_eval(0.0, record["val_loss"], None)
         metrics.write(record)
         say(terminal_line(record), cfg.quiet, is_main)
@@ -580,45 +608,62 @@ def _train(cfg: TrainConfig, rank: int, local_rank: int, world: int) -> Path:
     # train losses and seconds since the last log line, and losses since the last eval; all are empty at
     # every checkpoint (checkpoints follow evals, and evals are always logged), so a resume needs none of them
     log_losses, log_seconds, eval_losses = [], 0.0, []
-    while step < max_iters:
-        lr = schedule.lr_at(step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        started = time.perf_counter()
-        loss, grad_norm = forward_backward(model, loader, cfg, model_config.vocab_size, device, autocast, rank, world)
-        step += 1
-        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-            # checked before the optimizer step, so neither the weights nor the checkpoint see the bad update
-            kept = f"the last good checkpoint {ckpt_path} is kept" if ckpt_path.exists() else "no checkpoint yet"
-            fail(f"loss became {loss} (grad norm {grad_norm}) at step {step}; stopping, {kept}; try a lower --lr")
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        log_seconds += time.perf_counter() - started
-        log_losses.append(loss)
-        eval_losses.append(loss)
-        epoch = step * tokens_per_step / data.train_tokens
-        warn(monitor.after_step(epoch))
+    # the step of the checkpoint on disk, for the message after Ctrl-C
+    saved_step = step if cfg.resume else None
+    try:
+        while step < max_iters:
+            lr = schedule.lr_at(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            started = time.perf_counter()
+            loss, grad_norm = guarded(f"at step {step + 1}", forward_backward, model, loader, cfg,
+                                      model_config.vocab_size, device, autocast, rank, world)
+            step += 1
+            if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+                # checked before the optimizer step, so neither the weights nor the checkpoint see the bad update
+                fail(f"loss became {loss} (grad norm {grad_norm}) at step {step}; stopping, {kept()}; try a lower --lr")
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            log_seconds += time.perf_counter() - started
+            log_losses.append(loss)
+            eval_losses.append(loss)
+            epoch = step * tokens_per_step / data.train_tokens
+            warn(monitor.after_step(epoch))
 
-        is_eval = step % cfg.eval_interval == 0 or step == max_iters
-        if not is_eval and step % cfg.log_interval:
-            continue
-        tokens_per_s = len(log_losses) * tokens_per_step / log_seconds if log_seconds > 0 else None
-        record = {
-            "step": step, "tokens": step * tokens_per_step, "epoch": epoch, "lr": lr,
-            "train_loss": sum(log_losses) / len(log_losses), "grad_norm": grad_norm, "tokens_per_s": tokens_per_s,
-            "mfu": flops_per_token * tokens_per_s / (peak * world) if peak and tokens_per_s else None,
-        }
-        log_losses, log_seconds = [], 0.0
-        overfit_warning = None
-        if is_eval:
-            record["val_loss"] = evaluate(eval_model, val_set, eval_rows, autocast, rank, world)
-            if not math.isfinite(record["val_loss"]):
-                fail(f"val loss became {record['val_loss']} at step {step}; stopping, {ckpt_path} is kept")
-            overfit_warning = monitor.after_eval(epoch, record["val_loss"], sum(eval_losses) / len(eval_losses))
-            eval_losses = []
-        metrics.write(record)
-        say(terminal_line(record), cfg.quiet, is_main)
-        warn(overfit_warning)
-        if is_eval and is_main:
-            save_checkpoint(ckpt_path, checkpoint_state(identity, raw_model, optimizer, step, loader, monitor, device))
+            is_eval = step % cfg.eval_interval == 0 or step == max_iters
+            if not is_eval and step % cfg.log_interval:
+                continue
+            tokens_per_s = len(log_losses) * tokens_per_step / log_seconds if log_seconds > 0 else None
+            record = {
+                "step": step, "tokens": step * tokens_per_step, "epoch": epoch, "lr": lr,
+                "train_loss": sum(log_losses) / len(log_losses), "grad_norm": grad_norm,
+                "tokens_per_s": tokens_per_s,
+                "mfu": flops_per_token * tokens_per_s / (peak * world) if peak and tokens_per_s else None,
+            }
+            log_losses, log_seconds = [], 0.0
+            overfit_warning = None
+            if is_eval:
+                record["val_loss"] = guarded(f"in the eval at step {step}", evaluate, eval_model, val_set, eval_rows,
+                                             autocast, rank, world)
+                if not math.isfinite(record["val_loss"]):
+                    fail(f"val loss became {record['val_loss']} at step {step}; stopping, {kept()}")
+                train_loss = sum(eval_losses) / len(eval_losses)
+                overfit_warning = monitor.after_eval(epoch, record["val_loss"], train_loss)
+                eval_losses = []
+            metrics.write(record)
+            say(terminal_line(record), cfg.quiet, is_main)
+            warn(overfit_warning)
+            if is_eval:
+                if is_main:
+                    state = checkpoint_state(identity, raw_model, optimizer, step, loader, monitor, device)
+                    save_checkpoint(ckpt_path, state)
+                saved_step = step
+    except KeyboardInterrupt:
+        # said here, where the steps are known; still a KeyboardInterrupt, so callers and the CLI (exit 130)
+        # treat it as Ctrl-C. Nothing is saved: resume goes back to the last checkpoint, which is whole.
+        if saved_step is None:
+            raise KeyboardInterrupt(f"interrupted at step {step}, before the first checkpoint; "
+                                    "rerun the same command to start again") from None
+        raise KeyboardInterrupt(f"interrupted at step {step}; rerun the same command with --resume to continue "
+                                f"from the checkpoint at step {saved_step}") from None
     return out_dir
