@@ -541,6 +541,9 @@ def _train(cfg: TrainConfig, rank: int, local_rank: int, world: int) -> Path:
         out_dir.mkdir(parents=True, exist_ok=True)
         metrics.path.unlink(missing_ok=True)
 
+    if is_main:
+        for stale in out_dir.glob(".*.tmp-*"):  # a save cut short by a kill; the real checkpoint is intact
+            stale.unlink()
     params, flops_per_token = raw_model.num_params(), raw_model.flops_per_token()
     if is_main:
         write_json(out_dir / "config.json", {
