@@ -19,7 +19,6 @@ Stages, each finished stage kept in ``OUT/.work`` so a killed run resumes:
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -157,7 +156,7 @@ def _stripped_tokens(c: Corpus, d: Decisions, sources: list[Source], opts: Build
     """Tokens of kept documents once boilerplate lines are removed (only documents that change)."""
     kept = d.split != None  # noqa: E711
     offsets = np.concatenate([[0], np.cumsum(np.bincount(c.shard, minlength=len(c.scan_dirs)))])
-    lines = [np.load(io.BytesIO(c.work.read_bytes(f"{s}/lines.npz"))) for s in c.scan_dirs]
+    lines = [c.work.load_array(f"{s}/lines.npz") for s in c.scan_dirs]
     line_hash = np.concatenate([z["hash"] for z in lines])
     line_doc = np.concatenate([z["doc"] + offsets[i] for i, z in enumerate(lines)])
     boiler = find_boilerplate(line_hash, line_doc, kept, opts.boilerplate_min_docs)

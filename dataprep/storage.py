@@ -86,7 +86,7 @@ class Store:
         return self.fs.open(self.path(rel), "rb")
 
     def load_array(self, rel: str, mmap: bool = False) -> np.ndarray:
-        """An .npy array; memory-mapped when local and asked for, read whole otherwise."""
+        """An .npy array (or .npz archive); memory-mapped when local and asked for, read whole otherwise."""
         if self.local:
             return np.load(self.path(rel), mmap_mode="r" if mmap else None)
         return np.load(io.BytesIO(self.read_bytes(rel)))
