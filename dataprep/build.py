@@ -36,7 +36,7 @@ from dataprep.engine import make_engine
 from dataprep.errors import DataprepError
 from dataprep.minhash import LSHParams, MinHasher
 from dataprep.progress import Progress
-from dataprep.reader import Source, iter_batches, open_source, resolve_paths
+from dataprep.reader import Source, check_unchanged, iter_batches, open_source, resolve_paths
 from dataprep.scan import scan_batch
 from dataprep.storage import Store, file_sha256, filesystem, is_url
 from dataprep.tokenizer import bin_dtype, encode_batch, get_encoding
@@ -128,7 +128,12 @@ def scan_shard(job: ScanJob) -> dict:
     work.save_array("bands.npy", np.ascontiguousarray(np.concatenate(cols["bands"]).T))
     with work.writer("lines.npz") as f:
         np.savez(f, hash=np.concatenate(line_hash), doc=np.concatenate(line_doc))
-    info = {"path": src.path, "rows": src.rows, "bytes": src.size, "sha256": file_sha256(src.path)}
+    try:
+        digest = file_sha256(src.path)
+    except OSError as exc:
+        raise DataprepError(f"{src.path}: cannot read for its checksum ({exc.strerror})") from None
+    check_unchanged(src)  # the checksum must be of the bytes just scanned
+    info = {"path": src.path, "rows": src.rows, "bytes": src.size, "sha256": digest}
     work.write_json("source.json", info)
     return info
 

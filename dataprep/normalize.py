@@ -2,7 +2,9 @@
 
 The rule (datatrove's, which produced FineWeb): lowercase; strip accents
 (a character whose canonical decomposition carries combining marks becomes
-its base characters, and combining marks are dropped); digits become ``0``;
+its base characters, and combining marks are dropped); invisible format
+characters (Unicode Cf: zero-width joiners and spaces, soft hyphens, bidi
+marks) are dropped, so "soft\u00adware" is "software"; digits become ``0``;
 punctuation, symbols and whitespace become word separators. Words are what
 remains between separators; lines are split on ``\\n``.
 
@@ -66,7 +68,7 @@ def _unicode_expr(e: pl.Expr) -> pl.Expr:
     return (
         e.str.to_lowercase()
         .str.replace_many(src, dst)
-        .str.replace_all(r"\p{Mn}", "")
+        .str.replace_all(r"[\p{Mn}\p{Cf}]", "")
         .str.replace_all(r"\d", "0")
         .str.replace_all(r"[\p{P}\p{S}\s]", " ")
     )

@@ -34,6 +34,7 @@ class Source:
     size: int  # bytes on disk
     text_column: str
     columns: frozenset[str]  # optional columns present, from NUMERIC_COLUMNS and "id"
+    stamp: tuple[int, int, int] | None = None  # (inode, size, mtime) of a local file when opened
 
     @property
     def schema_name(self) -> str:
@@ -132,6 +133,14 @@ def _size(path: str) -> int:
     return fs.size(inner)
 
 
+def _stamp(path: str) -> tuple[int, int, int] | None:
+    """What changes when a local file is rewritten, replaced, truncated or appended to; None for URLs."""
+    if is_url(path):
+        return None
+    st = os.stat(path)
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _kind(t: pa.DataType) -> str:
     if pa.types.is_dictionary(t):
         return _kind(t.value_type)
@@ -148,17 +157,23 @@ def _kind(t: pa.DataType) -> str:
 
 def open_source(path: str, text_column: str | None = None) -> Source:
     try:
+        stamp = _stamp(path)
         size = _size(path)
         if size == 0:
             raise DataprepError(f"{path}: empty file (0 bytes), not a parquet file")
         meta = pq.ParquetFile(_open(path)).metadata
-        schema = meta.schema.to_arrow_schema()
     except DataprepError:
         raise
     except (pa.ArrowException, OSError) as exc:
         raise DataprepError(f"{path}: not a readable parquet file ({_first_line(exc)})") from None
     except Exception as exc:  # a remote filesystem's own errors
         raise DataprepError(f"{path}: cannot read ({_first_line(exc)})") from None
+    return _describe(path, size, stamp, meta, text_column)
+
+
+def _describe(path: str, size: int, stamp, meta: pq.FileMetaData, text_column: str | None) -> Source:
+    """The Source a footer describes, or a DataprepError saying what is wrong with its schema."""
+    schema = meta.schema.to_arrow_schema()
     names = schema.names
     col = text_column or "text"
     if col not in names:
@@ -178,7 +193,7 @@ def open_source(path: str, text_column: str | None = None) -> Source:
             present.add(name)
     if "id" in names and _kind(schema.field("id").type) == "text":
         present.add("id")
-    return Source(path=path, rows=meta.num_rows, size=size, text_column=col, columns=frozenset(present))
+    return Source(path=path, rows=meta.num_rows, size=size, text_column=col, columns=frozenset(present), stamp=stamp)
 
 
 def open_sources(paths: list[str], text_column: str | None = None) -> list[Source]:
@@ -206,23 +221,57 @@ def _as_text(arr: pa.Array, src: Source, first_row: int) -> pa.Array:
             bad = _first_invalid_utf8(arr)
             raise DataprepError(f"{src.path}: text at row {first_row + bad} is not valid UTF-8") from None
     else:
-        if arr.type == pa.string_view():
-            arr = arr.cast(pa.large_string())
-        try:
-            arr.validate(full=True)  # parquet readers do not check that strings are UTF-8
-        except pa.ArrowInvalid:
-            bad = _first_invalid_utf8(arr.cast(pa.large_binary()))
-            raise DataprepError(f"{src.path}: text at row {first_row + bad} is not valid UTF-8") from None
+        arr = _checked_strings(arr, src, first_row, "text")
+    return arr
+
+
+def _checked_strings(arr: pa.Array, src: Source, first_row: int, what: str) -> pa.Array:
+    """A string array whose every value is valid UTF-8: parquet readers do not check, and
+    converting a bad value to Python later would fail with an error that names no row."""
+    if arr.type == pa.string_view():
+        arr = arr.cast(pa.large_string())
+    try:
+        arr.validate(full=True)
+    except pa.ArrowInvalid:
+        bad = _first_invalid_utf8(arr.cast(pa.large_binary()))
+        raise DataprepError(f"{src.path}: {what} at row {first_row + bad} is not valid UTF-8") from None
     return arr
 
 
 def _first_invalid_utf8(arr: pa.Array) -> int:
     for i, v in enumerate(arr.to_pylist()):
         try:
-            v.decode("utf-8")
+            if v is not None:
+                v.decode("utf-8")
         except UnicodeDecodeError:
             return i
     return 0
+
+
+def _changed(src: Source) -> bool:
+    try:
+        return src.stamp is not None and _stamp(src.path) != src.stamp
+    except OSError:  # deleted or unreadable since it was opened
+        return True
+
+
+def _changed_error(src: Source) -> DataprepError:
+    return DataprepError(f"{src.path}: file changed while being read; run again once it is complete")
+
+
+def check_unchanged(src: Source, pf: pq.ParquetFile | None = None) -> None:
+    """Refuse a file that is no longer the one ``open_source`` described.
+
+    Commands read a file several times (footer, rows, estimate's boilerplate pass); a file
+    rewritten or replaced in between would give numbers mixing two versions, or a schema the
+    batches no longer match. Local files are compared by inode, size and mtime; given ``pf``,
+    its footer must also describe the same rows and columns (the only check for URLs).
+    """
+    same = not _changed(src)
+    if same and pf is not None:
+        same = _describe(src.path, src.size, src.stamp, pf.metadata, src.text_column) == src
+    if not same:
+        raise _changed_error(src)
 
 
 def iter_batches(
@@ -235,7 +284,11 @@ def iter_batches(
         read = ([src.text_column] if with_text else []) + wanted
         row = 0
         try:
-            pf = pq.ParquetFile(_open(src.path))
+            check_unchanged(src)
+            # Pages written with checksums are verified, so a damaged page is an error rather
+            # than silently different text; files without checksums read as before.
+            pf = pq.ParquetFile(_open(src.path), page_checksum_verification=True)
+            check_unchanged(src, pf)
             # One iterator per row group: a single iterator over the whole file
             # holds on to decoded pages until it ends (pyarrow 26), so memory
             # would grow with the file instead of staying at one row group.
@@ -243,26 +296,41 @@ def iter_batches(
                 for rb in pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=read, use_threads=False):
                     n = rb.num_rows
                     text = _as_text(rb.column(src.text_column), src, row) if with_text else None
-                    cols = {c: _column(rb.column(c), c) for c in wanted}
+                    cols = {c: _column(rb.column(c), c, src, row) for c in wanted}
                     yield Batch(source=i, first_row=row, first_doc=first_doc + row, text=text, columns=cols, rows=n)
                     row += n
+            check_unchanged(src)  # batches already handed out must all come from the file described
         except DataprepError:
             raise
         except (pa.ArrowException, OSError, EOFError) as exc:
+            if _changed(src):  # a truncated or deleted file: say why rather than "corrupt"
+                raise _changed_error(src) from None
             raise DataprepError(f"{src.path}: corrupt or truncated parquet near row {row} ({_first_line(exc)})") from None
         if row != src.rows:
             raise DataprepError(f"{src.path}: read {row} rows but the footer says {src.rows}; file changed or corrupt")
         first_doc += src.rows
 
 
-def _column(arr: pa.Array, name: str) -> np.ndarray | list:
+def _column(arr: pa.Array, name: str, src: Source, first_row: int) -> np.ndarray | list:
     """A numeric column as float64 (NaN for null) or int64 (-1 for null); ``id`` as a list of str or None."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
     if name == "id":
-        return arr.to_pylist()
-    if NUMERIC_COLUMNS[name] == "float":
-        return arr.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
-    return arr.cast(pa.int64()).fill_null(-1).to_numpy(zero_copy_only=False)
+        return _checked_strings(arr, src, first_row, "id").to_pylist()
+    want = pa.float64() if NUMERIC_COLUMNS[name] == "float" else pa.int64()
+    try:
+        values = arr.cast(want)
+    except pa.ArrowInvalid as exc:  # a uint64 beyond int64, say: the file is fine, the value is not
+        raise DataprepError(f"{src.path}: column {name!r} near row {first_row}: {_first_line(exc)}") from None
+    if name == "int_score":
+        # FineWeb-Edu's int_score is round(clamp(score, 0, 5)); another value would fall outside
+        # every histogram bin (and -1 already means "no score"), so the report would lose documents.
+        ints = values.fill_null(0).to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero((ints < 0) | (ints > 5))
+        if len(bad):
+            row = first_row + int(bad[0])
+            raise DataprepError(f"{src.path}: column 'int_score' holds {ints[bad[0]]} at row {row}, outside 0..5")
+    fill = np.nan if NUMERIC_COLUMNS[name] == "float" else -1
+    return values.fill_null(fill).to_numpy(zero_copy_only=False)

@@ -47,7 +47,7 @@ def _normalize_char(c: str) -> str:
     out = []
     for x in c:
         cat = unicodedata.category(x)
-        if cat == "Mn":
+        if cat in ("Mn", "Cf"):
             continue
         out.append("0" if cat == "Nd" else " " if cat[0] in "PSZ" or x in "\x85" else x)
     return "".join(out)

@@ -14,7 +14,8 @@ TEXT = st.text(
         st.characters(min_codepoint=0, max_codepoint=0x24F, exclude_categories=("Cs",)),
         st.characters(min_codepoint=0x370, max_codepoint=0x4FF, categories=("Lu", "Ll", "Nd", "Mn")),
         st.characters(min_codepoint=0x2000, max_codepoint=0x206F, categories=("Zs", "Pd", "Pi", "Pf", "Po")),
-        st.sampled_from(["\u0301", "\u0308", "é", "İ", "ﬁ", "٣", "中", "文", "ß", "Σ", "\u00a0", "\n", "\r"]),
+        st.sampled_from(["\u0301", "\u0308", "é", "İ", "ﬁ", "٣", "中", "文", "ß", "Σ", "\u00a0", "\n", "\r", "\u00ad",
+                         "\u200d", "\u200b", "\ufeff"]),
     ),
     max_size=80,
 )
@@ -24,6 +25,7 @@ def test_normalisation_rule():
     assert normalize_text("Héllo, WÖRLD!  It's 2024\t— “naïve” café.") == "hello world it s 0000 naive cafe"
     assert normalize_text("...!!!") == ""
     assert normalize_text("Ünïcödé\n\nlines") == "unicode lines"
+    assert normalize_text("soft\u00adware zero\u200bwidth") == "software zerowidth"
 
 
 @settings(max_examples=150, deadline=None)
