@@ -8,11 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dataprep.atomic import atomic_path
 from dataprep.errors import DataprepError
-
-MAX_EPOCH_LINES = 50  # per run; past that the dotted lines would only grey out the figure
-
+from dataprep.plots import check_figure_path, plot_runs
 
 def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
     """(config, metric records) of one run; warning and error records are left out."""
@@ -66,11 +63,7 @@ def compare(run_dirs, out_png, allow_different_val: bool = False) -> list[dict]:
     run_dirs = [Path(d) for d in run_dirs]
     if not run_dirs:
         raise DataprepError("give at least one run directory")
-    out_png = Path(out_png)
-    if out_png.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise DataprepError(f"--out {out_png}: use a .png, .svg or .pdf file name")
-    if not out_png.parent.is_dir():
-        raise DataprepError(f"--out {out_png}: directory {out_png.parent} does not exist")
+    check_figure_path(out_png, "--out")
     runs = [load_run(d) for d in run_dirs]
     names = run_names(run_dirs)
     digests = {name: config.get("val_digest") for name, (config, _) in zip(names, runs)}
@@ -81,40 +74,8 @@ def compare(run_dirs, out_png, allow_different_val: bool = False) -> list[dict]:
             "Pass --allow-different-val to compare them anyway"
         )
     rows = [summarize(name, config, records) for name, (config, records) in zip(names, runs)]
-    fig = figure(names, runs)
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format=out_png.suffix.lstrip(".").lower(), dpi=110)
+    plot_runs(names, runs, out_png)
     return rows
-
-
-def figure(names: list[str], runs: list[tuple[dict, list[dict]]]):
-    """Val loss (solid) and train loss (dashed) against tokens seen; dotted lines at each run's epoch boundaries."""
-    import matplotlib
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 6))  # not pyplot: no GUI backend, no global figure state
-    ax = fig.subplots()
-    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (name, (config, records)) in enumerate(zip(names, runs)):
-        color = colors[i % len(colors)]
-        evals = [r for r in records if r.get("val_loss") is not None]
-        trains = [r for r in records if r.get("train_loss") is not None]
-        ax.plot([r["tokens"] for r in evals], [r["val_loss"] for r in evals], "-o", ms=3, color=color,
-                label=f"{name} val")
-        ax.plot([r["tokens"] for r in trains], [r["train_loss"] for r in trains], "--", color=color, alpha=0.6,
-                label=f"{name} train")
-        unique = config.get("train_tokens")
-        seen = max((r["tokens"] for r in records), default=0)
-        if unique:
-            for k in range(1, min(int(seen // unique), MAX_EPOCH_LINES) + 1):
-                ax.axvline(k * unique, color=color, linestyle=":", alpha=0.5)
-    ax.set_xlabel("tokens seen")
-    ax.set_ylabel("loss")
-    ax.set_title("val (solid) and train (dashed) loss; dotted lines: each run's epoch boundaries")
-    ax.legend(fontsize="small")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return fig
 
 
 def _count(n) -> str:

@@ -1,4 +1,8 @@
-"""Figures. matplotlib is imported only when a figure is drawn."""
+"""Every figure dataprep draws. matplotlib is imported only when one is drawn.
+
+Figures use matplotlib's ``Figure`` directly, not pyplot: no GUI backend and
+no global figure state. Each is written to a temporary name and renamed.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +11,32 @@ from pathlib import Path
 from dataprep.atomic import atomic_path
 from dataprep.errors import DataprepError
 
+FORMATS = (".png", ".svg", ".pdf")
+MAX_EPOCH_LINES = 50  # per run; past that the dotted lines would only grey out the figure
 
-def _pyplot():
-    import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def check_figure_path(path: str | Path, option: str) -> Path:
+    path = Path(path)
+    if path.suffix.lower() not in FORMATS:
+        raise DataprepError(f"{option} {path}: use a .png, .svg or .pdf file name")
+    if not path.parent.is_dir():
+        raise DataprepError(f"{option} {path}: directory {path.parent} does not exist")
+    return path
 
-    return plt
+
+def _save(fig, path: Path) -> None:
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=110)
 
 
 def plot_estimate(report: dict, path: str | Path) -> None:
     """Token waterfall (left) and edu-score histogram (right) of an estimate report."""
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise DataprepError(f"--plot {path}: use a .png, .svg or .pdf file name")
-    if not path.parent.is_dir():
-        raise DataprepError(f"--plot {path}: directory {path.parent} does not exist")
-    plt = _pyplot()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 2]})
+    from matplotlib.figure import Figure
+
+    path = check_figure_path(path, "--plot")
+    fig = Figure(figsize=(12, 4.5))
+    left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
     steps = report["waterfall"]
     names = [s["stage"] for s in steps]
     left.bar(names, [s["tokens"] / 1e6 for s in steps], color=["#4c72b0"] + ["#dd8452"] * (len(steps) - 2) + ["#55a868"])
@@ -44,7 +55,37 @@ def plot_estimate(report: dict, path: str | Path) -> None:
     else:
         right.text(0.5, 0.5, "no score column", ha="center", va="center")
         right.set_axis_off()
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".").lower(), dpi=110)
-    plt.close(fig)
+    _save(fig, path)
+
+
+def plot_runs(names: list[str], runs: list[tuple[dict, list[dict]]], path: str | Path) -> None:
+    _save(runs_figure(names, runs), Path(path))
+
+
+def runs_figure(names: list[str], runs: list[tuple[dict, list[dict]]]):
+    """Val loss (solid) and train loss (dashed) against tokens seen; dotted lines at each run's epoch boundaries."""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 6))
+    ax = fig.subplots()
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, (config, records)) in enumerate(zip(names, runs)):
+        color = colors[i % len(colors)]
+        evals = [r for r in records if r.get("val_loss") is not None]
+        trains = [r for r in records if r.get("train_loss") is not None]
+        ax.plot([r["tokens"] for r in evals], [r["val_loss"] for r in evals], "-o", ms=3, color=color,
+                label=f"{name} val")
+        ax.plot([r["tokens"] for r in trains], [r["train_loss"] for r in trains], "--", color=color, alpha=0.6,
+                label=f"{name} train")
+        unique = config.get("train_tokens")
+        seen = max((r["tokens"] for r in records), default=0)
+        if unique:
+            for k in range(1, min(int(seen // unique), MAX_EPOCH_LINES) + 1):
+                ax.axvline(k * unique, color=color, linestyle=":", alpha=0.5)
+    ax.set_xlabel("tokens seen")
+    ax.set_ylabel("loss")
+    ax.set_title("val (solid) and train (dashed) loss; dotted lines: each run's epoch boundaries")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return fig

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from dataprep.compare import compare, figure, format_table, load_run
+from dataprep.compare import compare, format_table, load_run
+from dataprep.plots import runs_figure
 from dataprep.errors import DataprepError
 from dataprep_cli.train_cmd import add_compare
 
@@ -58,7 +59,7 @@ def test_runs_on_different_val_files_are_refused_unless_allowed(tmp_path):
 def test_figure_marks_each_runs_epoch_boundaries(tmp_path):
     runs = [load_run(make_run(tmp_path, "small", [5, 4, 3, 3.5, 4], train_tokens=500)),  # 1600 tokens: 3 epochs
             load_run(make_run(tmp_path, "big", [5, 4, 3], train_tokens=10_000))]  # 800 tokens: none
-    ax = figure(["small", "big"], runs).axes[0]
+    ax = runs_figure(["small", "big"], runs).axes[0]
     dotted = [line for line in ax.lines if line.get_linestyle() == ":"]
     assert sorted(line.get_xdata()[0] for line in dotted) == [500, 1000, 1500]
     styles = {line.get_label(): line.get_linestyle() for line in ax.lines if not line.get_label().startswith("_")}
