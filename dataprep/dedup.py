@@ -98,7 +98,7 @@ def cluster_keep(labels: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class Decisions:
+class Duplicates:
     """Per-document outcome of deduplication over the whole corpus."""
 
     exact_of: np.ndarray  # int64: first document with the same normalised text (itself if first)
@@ -117,7 +117,7 @@ class Decisions:
         return sizes[sizes > 1]
 
 
-def decide(digests: np.ndarray, band_hashes: np.ndarray, has_shingles: np.ndarray, score: np.ndarray) -> Decisions:
+def find_duplicates(digests: np.ndarray, band_hashes: np.ndarray, has_shingles: np.ndarray, score: np.ndarray) -> Duplicates:
     n = len(digests)
     ids = np.arange(n, dtype=np.int64)
     exact_of = exact_duplicates(digests)
@@ -127,4 +127,4 @@ def decide(digests: np.ndarray, band_hashes: np.ndarray, has_shingles: np.ndarra
     u, v = lsh_edges(band_hashes[active], ids[active])
     cluster = connected_components(n, u, v)
     near = ~exact & ~cluster_keep(cluster, score)
-    return Decisions(exact_of=exact_of, cluster=cluster, exact=exact, near=near)
+    return Duplicates(exact_of=exact_of, cluster=cluster, exact=exact, near=near)

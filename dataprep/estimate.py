@@ -15,7 +15,7 @@ import numpy as np
 
 from dataprep import __version__
 from dataprep.boilerplate import Boilerplate, find_boilerplate, strip_lines
-from dataprep.dedup import Decisions, decide
+from dataprep.dedup import Duplicates, find_duplicates
 from dataprep.diversity import NgramDiversity
 from dataprep.errors import DataprepError
 from dataprep.minhash import LSHParams, MinHasher
@@ -72,7 +72,7 @@ class Measurement:
     """Everything the full report is computed from, per document where it matters."""
 
     corpus: Corpus
-    decisions: Decisions
+    duplicates: Duplicates
     boilerplate: Boilerplate
     boilerplate_docs: np.ndarray  # kept documents holding a boilerplate line
     boilerplate_tokens: np.ndarray  # int64 per document: tokens that stripping removes
@@ -127,7 +127,7 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
         int_score=np.concatenate(int_scores),
         token_count=None if any(c is None for c in counts) else np.concatenate(counts),
     )
-    decisions = decide(
+    duplicates = find_duplicates(
         np.concatenate([s.digests for s in scans]),
         np.concatenate([s.band_hashes for s in scans]),
         np.concatenate([s.has_shingles for s in scans]),
@@ -136,25 +136,25 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
     line_hash = np.concatenate([s.line_hash for s in scans])
     line_doc = np.concatenate([s.line_doc for s in scans])
     del scans
-    boiler = find_boilerplate(line_hash, line_doc, decisions.kept, opts.boilerplate_min_docs)
+    boiler = find_boilerplate(line_hash, line_doc, duplicates.kept, opts.boilerplate_min_docs)
     with_boiler = np.unique(line_doc[np.isin(line_hash, boiler.hashes)])
-    with_boiler = with_boiler[decisions.kept[with_boiler]]
+    with_boiler = with_boiler[duplicates.kept[with_boiler]]
     boiler_tokens, samples = _boilerplate_tokens(sources, corpus.tokens, with_boiler, boiler, enc, opts)
-    return Measurement(corpus, decisions, boiler, with_boiler, boiler_tokens, samples, diversity, enc)
+    return Measurement(corpus, duplicates, boiler, with_boiler, boiler_tokens, samples, diversity, enc)
 
 
 def full_report(m: Measurement, opts: EstimateOptions) -> dict:
-    corpus, decisions = m.corpus, m.decisions
+    corpus, duplicates = m.corpus, m.duplicates
     report = _report_head(corpus.sources, opts, m.tokenizer, corpus, mode="full")
-    report.update(_dedup_section(corpus, decisions, opts.lsh))
+    report.update(_dedup_section(corpus, duplicates, opts.lsh))
     report.update(_boilerplate_section(m.boilerplate, m.boilerplate_tokens, m.boilerplate_docs, m.samples, opts))
-    effective = decisions.kept.copy()
+    effective = duplicates.kept.copy()
     if opts.min_score is not None:
         effective &= passes_score(corpus, opts.min_score)
     stripped = corpus.tokens - m.boilerplate_tokens
-    after_boiler = int(stripped[decisions.kept].sum())
+    after_boiler = int(stripped[duplicates.kept].sum())
     effective_tokens = int(stripped[effective].sum())
-    report["score_filtered_docs"] = int((decisions.kept & ~effective).sum())
+    report["score_filtered_docs"] = int((duplicates.kept & ~effective).sum())
     report["score_filtered_tokens"] = after_boiler - effective_tokens
     report["effective_docs"] = int(effective.sum())
     report["effective_tokens"] = effective_tokens
@@ -285,7 +285,7 @@ def _score_section(corpus: Corpus, opts: EstimateOptions) -> dict:
     }
 
 
-def _dedup_section(corpus: Corpus, d: Decisions, lsh: LSHParams) -> dict:
+def _dedup_section(corpus: Corpus, d: Duplicates, lsh: LSHParams) -> dict:
     bands, rows = lsh.bands_rows
     sizes = d.cluster_sizes()
     bins = {}

@@ -1,6 +1,6 @@
 import numpy as np
 
-from dataprep.dedup import cluster_keep, connected_components, decide, exact_duplicates, lsh_edges
+from dataprep.dedup import cluster_keep, connected_components, exact_duplicates, find_duplicates, lsh_edges
 
 from reference import union_find_labels
 
@@ -38,12 +38,12 @@ def test_keep_rule_highest_score_then_first():
     assert cluster_keep(labels, score).tolist() == [False, True, False, False, True, True]
 
 
-def test_decide_separates_exact_and_near():
+def test_find_duplicates_separates_exact_and_near():
     digests = np.array([[1, 1], [1, 1], [2, 2], [3, 3], [4, 4]], dtype=np.uint64)
     bands = np.array([[10], [10], [10], [11], [12]], dtype=np.uint64)
     has = np.array([True, True, True, True, False])
     score = np.array([1.0, 1.0, 3.0, 0.0, 0.0])
-    d = decide(digests, bands, has, score)
+    d = find_duplicates(digests, bands, has, score)
     assert d.exact.tolist() == [False, True, False, False, False]
     assert d.near.tolist() == [True, False, False, False, False]  # doc 2 outranks doc 0
     assert d.kept.tolist() == [False, False, True, True, True]

@@ -37,8 +37,8 @@ def test_token_count_is_exact_with_one_eot_per_document(edu):
 def test_exact_duplicates_are_the_planted_copies(edu):
     path, truth, texts, tokens, m, r = edu
     planted = [i for i, k in enumerate(truth.kind) if k == "exact"]
-    assert np.flatnonzero(m.decisions.exact).tolist() == planted
-    assert m.decisions.exact_of[planted].tolist() == [truth.source[i] for i in planted]
+    assert np.flatnonzero(m.duplicates.exact).tolist() == planted
+    assert m.duplicates.exact_of[planted].tolist() == [truth.source[i] for i in planted]
     assert r["exact_duplicate_docs"] == len(planted)
     assert r["exact_duplicate_tokens"] == int(tokens[planted].sum())
     # Independent check on the texts themselves.
@@ -53,10 +53,10 @@ def test_exact_duplicates_are_the_planted_copies(edu):
 
 def test_near_copies_found_and_unrelated_never_merged(edu):
     path, truth, texts, tokens, m, r = edu
-    cluster = m.decisions.cluster
+    cluster = m.duplicates.cluster
     family = [i if k == "original" else s for i, (k, s) in enumerate(zip(truth.kind, truth.source))]
     members = defaultdict(set)
-    for i in np.flatnonzero(~m.decisions.exact):
+    for i in np.flatnonzero(~m.duplicates.exact):
         members[cluster[i]].add(family[i])
     assert all(len(f) == 1 for f in members.values()), "a cluster joined unrelated documents"
 
@@ -70,7 +70,7 @@ def test_near_copies_found_and_unrelated_never_merged(edu):
             found += cluster[i] == cluster[truth.source[i]]
     assert high >= 50
     assert found / high >= 0.95
-    removed = m.decisions.near
+    removed = m.duplicates.near
     assert r["near_duplicate_docs"] == int(removed.sum())
     assert r["near_duplicate_tokens"] == int(tokens[removed].sum())
     assert sum(r["cluster_sizes"].values()) == r["near_duplicate_clusters"]
@@ -79,7 +79,7 @@ def test_near_copies_found_and_unrelated_never_merged(edu):
 def test_keep_rule_keeps_highest_score_in_each_cluster(edu):
     path, truth, texts, tokens, m, r = edu
     score = pq.read_table(path)["score"].to_numpy()
-    d = m.decisions
+    d = m.duplicates
     for label in np.unique(d.cluster[d.near]):
         idx = np.flatnonzero((d.cluster == label) & ~d.exact)
         best = idx[np.lexsort((idx, -score[idx]))[0]]
@@ -107,7 +107,7 @@ def _normalized_lines(texts: list[str]) -> list[list[str]]:
 
 def test_boilerplate_lines_and_tokens(edu):
     path, truth, texts, tokens, m, r = edu
-    kept = np.flatnonzero(m.decisions.kept)
+    kept = np.flatnonzero(m.duplicates.kept)
     norm = _normalized_lines([texts[i] for i in kept])
     df = Counter()
     for lines in norm:
