@@ -1,0 +1,95 @@
+"""``dataprep estimate``: arguments -> EstimateOptions (and a training plan) -> dataprep.estimate."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from dataprep.errors import DataprepError
+
+
+def add_estimate(sub) -> None:
+    p = sub.add_parser(
+        "estimate",
+        help="measure exact, unique and effective tokens of parquet shards",
+        description="Exact GPT-2 tokens, edu-score mix, exact and near duplicates, boilerplate, "
+        "effective unique tokens and, given a training plan, how many epochs it repeats.",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="parquet file, directory or glob")
+    p.add_argument("--text-column", help="column holding the text (default: text)")
+    p.add_argument("--fast", action="store_true", help="metadata only: tokens from token_count, no dedup")
+    p.add_argument("--min-score", type=float, help="drop documents below this edu score from effective tokens")
+    p.add_argument("--threshold", type=float, default=0.7, help="near-duplicate Jaccard threshold (default 0.7)")
+    p.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (default 128)")
+    p.add_argument("--ngram", type=int, default=5, help="words per shingle (default 5)")
+    p.add_argument("--boilerplate-min-docs", type=int, default=3, help="documents a line must recur in (default 3)")
+    p.add_argument("--top-lines", type=int, default=10, help="boilerplate lines to list (default 10)")
+    p.add_argument("--tokenizer", choices=("tiktoken", "riptoken"), default="tiktoken",
+                   help="riptoken: the same ids, faster (pip install 'dataprep[fast]'; default tiktoken)")
+    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="tokenizer threads (default: all cores)")
+    p.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the token waterfall and score histogram")
+    g = p.add_argument_group("training plan")
+    g.add_argument("--params", help="model parameters, e.g. 124M")
+    g.add_argument("--tokens", help="tokens the run will see, e.g. 7.3B")
+    g.add_argument("--batch-size", type=int, help="sequences per micro-batch")
+    g.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step (default 1)")
+    g.add_argument("--block-size", type=int, default=1024, help="tokens per sequence (default 1024)")
+    g.add_argument("--iters", type=int, help="optimizer steps")
+    p.set_defaults(run=run_estimate)
+
+
+def plan_from_args(args):
+    from dataprep.plan import Plan, parse_count
+
+    run_given = args.batch_size is not None or args.iters is not None
+    if args.params is None:
+        if args.tokens or run_given:
+            raise DataprepError("a training plan needs --params (e.g. --params 124M)")
+        return None
+    params = parse_count(args.params, "--params")
+    if args.tokens:
+        if run_given:
+            raise DataprepError("give either --tokens or --batch-size/--iters, not both")
+        return Plan(params=params, tokens_seen=parse_count(args.tokens, "--tokens"))
+    if args.batch_size is None or args.iters is None:
+        raise DataprepError("--params needs --tokens, or --batch-size and --iters (with --grad-accum, --block-size)")
+    for name in ("batch_size", "grad_accum", "block_size", "iters"):
+        if getattr(args, name) <= 0:
+            raise DataprepError(f"--{name.replace('_', '-')} must be positive")
+    return Plan.from_run(params, args.batch_size, args.grad_accum, args.block_size, args.iters)
+
+
+def run_estimate(args) -> int:
+    from dataprep.estimate import EstimateOptions, estimate
+    from dataprep.minhash import LSHParams
+
+    from dataprep_cli.report import render_estimate
+
+    if not 0 < args.threshold < 1:
+        raise DataprepError("--threshold must be between 0 and 1")
+    if args.num_perm < 2 or args.ngram < 1 or args.boilerplate_min_docs < 2:
+        raise DataprepError("--num-perm must be >= 2, --ngram >= 1, --boilerplate-min-docs >= 2")
+    opts = EstimateOptions(
+        text_column=args.text_column,
+        min_score=args.min_score,
+        lsh=LSHParams(num_perm=args.num_perm, threshold=args.threshold, ngram=args.ngram),
+        boilerplate_min_docs=args.boilerplate_min_docs,
+        top_lines=args.top_lines,
+        fast=args.fast,
+        threads=max(1, args.threads),
+        tokenizer_backend=args.tokenizer,
+        plan=plan_from_args(args),
+    )
+    report = estimate(args.paths, opts, progress=False if args.json else None)
+    if args.plot:
+        from dataprep.plots import plot_estimate
+
+        plot_estimate(report, args.plot)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_estimate(report))
+        if args.plot:
+            print(f"\nplot written to {args.plot}")
+    return 0
