@@ -43,10 +43,6 @@ class NgramDiversity:
     def update(self, tokens: np.ndarray, lengths: np.ndarray) -> None:
         self.add_hashes(self.ngram_hashes(tokens, lengths))
 
-    def merge(self, other: "NgramDiversity") -> None:
-        np.maximum(self.registers, other.registers, out=self.registers)
-        self.total += other.total
-
     def distinct(self) -> float:
         if self.total == 0:
             return 0.0
