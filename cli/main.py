@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import argparse
 import errno
+import multiprocessing
 import os
 import sys
 import traceback
 
-from dataprep import __version__
-from dataprep.errors import DataprepError
-from dataprep.memory import keep_freed_memory
-from dataprep_cli.build_cmd import add_build
-from dataprep_cli.demo_cmd import add_demo
-from dataprep_cli.estimate_cmd import add_estimate
-from dataprep_cli.synth_cmd import add_synth
-from dataprep_cli.train_cmd import add_compare, add_train
+try:  # importing the library takes most of a second: a Ctrl-C in it ends quietly too
+    from dataprep import __version__
+    from dataprep.errors import DataprepError
+    from dataprep.memory import keep_freed_memory
+    from dataprep_cli.build_cmd import add_build
+    from dataprep_cli.demo_cmd import add_demo
+    from dataprep_cli.estimate_cmd import add_estimate
+    from dataprep_cli.synth_cmd import add_synth
+    from dataprep_cli.train_cmd import add_compare, add_train
+except KeyboardInterrupt:
+    print("\ndataprep: interrupted while starting; nothing was written", file=sys.stderr)
+    sys.exit(130)
 
 EXIT_BAD_INPUT = 2
 
@@ -48,7 +53,12 @@ def main(argv: list[str] | None = None) -> int:
             "(add --resume to continue a training run)"
         )
         print(f"\ndataprep: {message}", file=sys.stderr)
-        return 130
+        for child in multiprocessing.active_children():  # workers ignore Ctrl-C (engine.py): stop them
+            child.terminate()
+        # Leave now: a library thread pool still busy at interpreter teardown can abort the process.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     except BrokenPipeError:
         return 0
     except OSError as exc:

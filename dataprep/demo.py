@@ -18,6 +18,7 @@ import numpy as np
 
 from dataprep.atomic import write_json
 from dataprep.build import BuildOptions, build
+from dataprep.engine import children_ignore_ctrl_c
 from dataprep.errors import DataprepError
 from dataprep.estimate import EstimateOptions, estimate
 from dataprep.world import World
@@ -49,10 +50,17 @@ def _train_on_one_core(cfg) -> None:
 def _train_both(configs: list) -> None:
     ctx = mp.get_context("spawn")
     procs = [ctx.Process(target=_train_on_one_core, args=(c,)) for c in configs]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join()
+    with children_ignore_ctrl_c():
+        for p in procs:
+            p.start()
+    try:
+        for p in procs:
+            p.join()
+    except BaseException:
+        for p in procs:
+            p.terminate()
+            p.join()
+        raise
     failed = [c.out_dir for c, p in zip(configs, procs) if p.exitcode != 0]
     if failed:
         raise DataprepError(f"training failed in {', '.join(map(str, failed))} (see its metrics.jsonl)")

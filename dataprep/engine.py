@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 
 from dataprep.errors import DataprepError
 
@@ -31,11 +34,41 @@ class LocalEngine:
             return
         # spawn, not fork: polars and the tokenizer keep thread pools that a fork would copy mid-flight.
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=ctx) as pool:
-            yield from pool.map(fn, jobs)
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=ctx)
+        try:
+            with children_ignore_ctrl_c():
+                results = pool.map(fn, jobs)  # submits every job, so every worker starts here
+            yield from results
+        except BaseException:
+            # Ctrl-C, an error, or a consumer that stopped early: running tasks are abandoned, not awaited.
+            for process in list(pool._processes.values()):  # no public terminate before Python 3.14
+                process.terminate()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown()
 
     def close(self) -> None:
         pass
+
+
+@contextmanager
+def children_ignore_ctrl_c():
+    """Processes started inside this block ignore SIGINT for life (the disposition survives exec).
+
+    Ctrl-C signals the whole foreground process group; without this every
+    worker would print its own KeyboardInterrupt traceback. The parent alone
+    is interrupted and stops its children itself. The cost: a Ctrl-C in the
+    few milliseconds the block lasts is ignored here too (the disposition is
+    process-wide), and the user presses it again.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class RayEngine:
