@@ -10,9 +10,10 @@ without network gets byte-identical ids.
 from __future__ import annotations
 
 import base64
-from array import array
 import hashlib
-from functools import lru_cache
+from array import array
+from concurrent.futures import ThreadPoolExecutor
+from functools import lru_cache, partial
 from itertools import chain
 from pathlib import Path
 
@@ -100,12 +101,29 @@ def encode_batch(enc, texts: list[str], threads: int = 2) -> tuple[np.ndarray, n
     Special-token text such as ``<|endoftext|>`` inside a document is encoded
     as ordinary text, as nanoGPT's and llm.c's preparers do.
     """
+    if not isinstance(enc, tiktoken.Encoding):  # riptoken: lists of ids; its batch call sizes its own thread pool
+        ids = [enc.encode_ordinary(t) for t in texts] if threads <= 1 else enc.encode_ordinary_batch(texts)
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        return np.frombuffer(array("I", chain.from_iterable(ids)), dtype=np.uint32), lengths
+    encode = partial(_encode_to_numpy, enc)
     if threads <= 1:  # a thread pool per call costs more than it gives on one thread
-        ids = [enc.encode_ordinary(t) for t in texts]
-    elif isinstance(enc, tiktoken.Encoding):
-        ids = enc.encode_ordinary_batch(texts, num_threads=threads)
+        arrays = [encode(t) for t in texts]
     else:
-        ids = enc.encode_ordinary_batch(texts)  # riptoken sizes its own thread pool
-    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-    flat = np.frombuffer(array("I", chain.from_iterable(ids)), dtype=np.uint32)
+        with ThreadPoolExecutor(threads) as pool:  # tiktoken releases the GIL while encoding
+            arrays = list(pool.map(encode, texts))
+    lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+    flat = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint32)
     return flat, lengths
+
+
+def _encode_to_numpy(enc: tiktoken.Encoding, text: str) -> np.ndarray:
+    """``enc.encode_ordinary(text)`` as a uint32 array.
+
+    tiktoken documents ``encode_ordinary`` as ``encode`` with nothing
+    disallowed; its numpy form skips building a Python int per token, which
+    is about a quarter of the time of tokenizing.
+    """
+    try:
+        return enc.encode_to_numpy(text, disallowed_special=())
+    except UnicodeEncodeError:  # lone surrogates: encode_ordinary repairs them, the numpy path does not
+        return np.array(enc.encode_ordinary(text), dtype=np.uint32)

@@ -26,14 +26,18 @@ def test_bin_dtype_follows_vocabulary():
     assert bin_dtype(get_encoding().n_vocab) == np.uint16
 
 
-def test_encode_batch_matches_per_document():
+@pytest.mark.parametrize("threads", [1, 2])
+def test_encode_batch_matches_per_document(threads):
     enc = get_encoding()
-    texts = ["hello world", "", "Ünïcode — “quotes” 123", "a <|endoftext|> inside"]
-    flat, lengths = encode_batch(enc, texts)
+    texts = ["hello world", "", "Ünïcode — “quotes” 123", "a <|endoftext|> inside", "lone \ud800 surrogate"]
+    flat, lengths = encode_batch(enc, texts, threads)
     expected = [enc.encode_ordinary(t) for t in texts]
+    assert flat.dtype == np.uint32 and lengths.dtype == np.int64
     assert lengths.tolist() == [len(e) for e in expected]
     assert flat.tolist() == [t for e in expected for t in e]
     assert 50256 not in flat.tolist()  # special-token text stays ordinary text
+    empty, none = encode_batch(enc, [], threads)
+    assert empty.dtype == np.uint32 and len(empty) == 0 and len(none) == 0
 
 
 def test_corrupt_ranks_file_is_refused(tmp_path, monkeypatch):
