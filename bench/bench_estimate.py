@@ -5,6 +5,7 @@
 Variants, each in its own process so peak RSS is its own:
   tiktoken   tiktoken's fastest call over all texts, encode_to_numpy on every core
              (the floor: estimate must tokenize)
+  tiktoken-lists  encode_ordinary_batch: the same ids as Python lists (what the usual call costs)
   datasketch the same tokenizing + MinHash.bulk + MinHashLSH (a straightforward pipeline)
   estimate   dataprep estimate, full mode
   fast       dataprep estimate --fast (metadata only)
@@ -57,6 +58,14 @@ _PUNCT = re.compile(r"[^\w\s]|_")
 _DIGIT = re.compile(r"\d")
 
 
+def run_tiktoken_lists(path: Path) -> dict:
+    from dataprep.tokenizer import get_encoding
+
+    enc = get_encoding()
+    ids = enc.encode_ordinary_batch(read_texts(path), num_threads=os.cpu_count() or 1)
+    return {"tokens": sum(len(x) + 1 for x in ids)}
+
+
 def run_datasketch(path: Path) -> dict:
     import unicodedata
 
@@ -105,6 +114,7 @@ def run_estimate(path: Path, fast: bool = False, backend: str = "tiktoken") -> d
 
 VARIANTS = {
     "tiktoken": run_tiktoken,
+    "tiktoken-lists": run_tiktoken_lists,
     "datasketch": run_datasketch,
     "estimate": run_estimate,
     "fast": lambda p: run_estimate(p, fast=True),
