@@ -481,7 +481,12 @@ def train(cfg: TrainConfig) -> Path:
     check_config(cfg)
     rank, local_rank, world = start_distributed()
     try:
-        return _train(cfg, rank, local_rank, world)
+        out_dir = _train(cfg, rank, local_rank, world)
+        if world > 1:
+            # rank 0 may still be saving the last checkpoint; a rank that tears gloo down while its peer is busy
+            # can abort at exit ("terminate called without an active exception")
+            dist.barrier()
+        return out_dir
     finally:
         if world > 1:
             dist.destroy_process_group()
