@@ -483,8 +483,8 @@ def train(cfg: TrainConfig) -> Path:
     try:
         out_dir = _train(cfg, rank, local_rank, world)
         if world > 1:
-            # rank 0 may still be saving the last checkpoint; a rank that tears gloo down while its peer is busy
-            # can abort at exit ("terminate called without an active exception")
+            # rank 0 still saves the last checkpoint; a rank that exits a moment before its peer closes the gloo
+            # connection can abort during interpreter teardown, failing a run that trained to the end
             dist.barrier()
         return out_dir
     finally:
