@@ -6,6 +6,7 @@ import json
 import os
 
 from dataprep.errors import DataprepError
+from dataprep_cli.dedup_options import add_dedup_options, add_tokenizer_option, lsh_params_from
 
 DEFAULT_DATASET = "HuggingFaceFW/fineweb-edu"
 DEFAULT_SUBSET = "sample/100BT"
@@ -31,11 +32,8 @@ def add_build(sub) -> None:
     f.add_argument("--min-language-score", type=float, help="drop documents below this language_score")
     f.add_argument("--min-tokens", type=int, default=0, help="drop documents shorter than this many tokens")
     dd = p.add_argument_group("deduplication")
-    dd.add_argument("--threshold", type=float, default=0.7, help="near-duplicate Jaccard threshold (default 0.7)")
-    dd.add_argument("--num-perm", type=int, default=128)
-    dd.add_argument("--ngram", type=int, default=5)
+    add_dedup_options(dd)
     dd.add_argument("--strip-boilerplate", action="store_true", help="remove lines recurring in many documents")
-    dd.add_argument("--boilerplate-min-docs", type=int, default=3)
     v = p.add_argument_group("validation split")
     v.add_argument("--val-fraction", type=float, default=0.0005, help="share of documents for val (default 0.0005)")
     v.add_argument("--val-from", nargs="+", metavar="PATH", help="take val from these files instead")
@@ -44,8 +42,7 @@ def add_build(sub) -> None:
     o.add_argument("--format", choices=("nanogpt", "llmc"), default="nanogpt",
                    help="llmc also writes llm.c/modded-nanogpt header shards")
     o.add_argument("--overwrite", action="store_true", help="replace a different build in --out")
-    o.add_argument("--tokenizer", choices=("tiktoken", "riptoken"), default="tiktoken",
-                   help="riptoken: the same ids, faster (pip install 'dataprep[fast]'; default tiktoken)")
+    add_tokenizer_option(o)
     o.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
     o.add_argument("--engine", choices=("local", "ray"), default="local",
                    help="ray: run the stages as Ray tasks (pip install 'dataprep[ray]'; default local)")
@@ -72,10 +69,8 @@ def _inputs(args) -> list[str]:
 
 def run_build(args) -> int:
     from dataprep.build import BuildOptions, build
-    from dataprep.minhash import LSHParams
 
-    if not 0 < args.threshold < 1:
-        raise DataprepError("--threshold must be between 0 and 1")
+    lsh = lsh_params_from(args)
     if not 0 <= args.val_fraction < 1:
         raise DataprepError("--val-fraction must be in [0, 1)")
     if args.shards is not None and args.shards < 1:
@@ -86,7 +81,7 @@ def run_build(args) -> int:
         min_score=None if args.no_score_filter else args.min_score,
         min_language_score=args.min_language_score,
         min_tokens=args.min_tokens,
-        lsh=LSHParams(num_perm=args.num_perm, threshold=args.threshold, ngram=args.ngram),
+        lsh=lsh,
         strip_boilerplate=args.strip_boilerplate,
         boilerplate_min_docs=args.boilerplate_min_docs,
         val_fraction=args.val_fraction,

@@ -6,6 +6,7 @@ import json
 import os
 
 from dataprep.errors import DataprepError
+from dataprep_cli.dedup_options import add_dedup_options, add_tokenizer_option, lsh_params_from
 
 
 def add_estimate(sub) -> None:
@@ -19,13 +20,9 @@ def add_estimate(sub) -> None:
     p.add_argument("--text-column", help="column holding the text (default: text)")
     p.add_argument("--fast", action="store_true", help="metadata only: tokens from token_count, no dedup")
     p.add_argument("--min-score", type=float, help="drop documents below this edu score from effective tokens")
-    p.add_argument("--threshold", type=float, default=0.7, help="near-duplicate Jaccard threshold (default 0.7)")
-    p.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (default 128)")
-    p.add_argument("--ngram", type=int, default=5, help="words per shingle (default 5)")
-    p.add_argument("--boilerplate-min-docs", type=int, default=3, help="documents a line must recur in (default 3)")
+    add_dedup_options(p)
     p.add_argument("--top-lines", type=int, default=10, help="boilerplate lines to list (default 10)")
-    p.add_argument("--tokenizer", choices=("tiktoken", "riptoken"), default="tiktoken",
-                   help="riptoken: the same ids, faster (pip install 'dataprep[fast]'; default tiktoken)")
+    add_tokenizer_option(p)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="tokenizer threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     p.add_argument("--plot", metavar="FILE.png", help="draw the token waterfall and score histogram")
@@ -62,18 +59,13 @@ def plan_from_args(args):
 
 def run_estimate(args) -> int:
     from dataprep.estimate import EstimateOptions, estimate
-    from dataprep.minhash import LSHParams
 
     from dataprep_cli.report import render_estimate
 
-    if not 0 < args.threshold < 1:
-        raise DataprepError("--threshold must be between 0 and 1")
-    if args.num_perm < 2 or args.ngram < 1 or args.boilerplate_min_docs < 2:
-        raise DataprepError("--num-perm must be >= 2, --ngram >= 1, --boilerplate-min-docs >= 2")
     opts = EstimateOptions(
         text_column=args.text_column,
         min_score=args.min_score,
-        lsh=LSHParams(num_perm=args.num_perm, threshold=args.threshold, ngram=args.ngram),
+        lsh=lsh_params_from(args),
         boilerplate_min_docs=args.boilerplate_min_docs,
         top_lines=args.top_lines,
         fast=args.fast,

@@ -160,6 +160,15 @@ def test_bad_options_are_one_clear_line(capsys, fineweb_shard, args, words):
     assert_one_line_error(code, out, err, *words)
 
 
+@pytest.mark.parametrize("command", ["estimate", "build"])
+@pytest.mark.parametrize("option", [["--ngram", "0"], ["--num-perm", "1"], ["--boilerplate-min-docs", "1"],
+                                    ["--threshold", "0"]])
+def test_estimate_and_build_check_dedup_options_alike(capsys, fineweb_shard, tmp_path, command, option):
+    where = [fineweb_shard[0]] if command == "estimate" else ["--input", fineweb_shard[0], "--out", tmp_path / "out"]
+    assert_one_line_error(*run(capsys, command, *where, *option), option[0])
+    assert not (tmp_path / "out").exists()
+
+
 def test_fast_needs_token_count(capsys, text_shard):
     assert_one_line_error(*run(capsys, "estimate", text_shard[0], "--fast"), "token_count")
 
