@@ -436,13 +436,3 @@ def test_command_modules_do_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
 
-
-def test_the_trainer_loads_no_data_path_library():
-    """Every torchrun rank imports the trainer: it must not pay for what only estimate and build use."""
-    code = (
-        "import sys, dataprep.train, dataprep.tokens, dataprep.compare\n"
-        "heavy = ('polars', 'pyarrow', 'datasketch', 'scipy', 'tiktoken', 'fsspec', 'matplotlib')\n"
-        "print(sorted(m for m in heavy if m in sys.modules))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
