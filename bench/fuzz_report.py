@@ -96,12 +96,16 @@ def cli(*argv) -> Run:
     return Run(code, out.getvalue(), err.getvalue())
 
 
+# estimate and build take the same rules, so estimate forecasts exactly what build writes.
+RULES = ["--no-score-filter"]
+
+
 def estimate_cmd(path: Path) -> list:
-    return ["estimate", path, "--json"]
+    return ["estimate", path, "--json", *RULES]
 
 
 def build_cmd(path: Path, out: Path) -> list:
-    return ["build", "--input", path, "--out", out, "--workers", "1", "--json", "--no-score-filter"]
+    return ["build", "--input", path, "--out", out, "--workers", "1", "--json", *RULES]
 
 
 @dataclass
@@ -195,9 +199,11 @@ def check_report(r: dict) -> None:
     """What any estimate report must satisfy, whatever the input."""
     assert r["docs"] == sum(f["rows"] for f in r["files"]) > 0, "docs != rows in the footer"
     assert r["tokens"] >= r["docs"], "fewer tokens than one EOT per document"
-    assert r["exact_duplicate_docs"] + r["near_duplicate_docs"] + r["effective_docs"] == r["docs"]
+    removed = r["exact_duplicate_docs"] + r["near_duplicate_docs"] + r["filtered_docs"]
+    assert removed + r["effective_docs"] == r["docs"], "documents removed and kept do not add up"
     assert 0 <= r["effective_tokens"] <= r["tokens"]
-    assert r["waterfall"][-1]["tokens"] == r["effective_tokens"]
+    kept = {row["stage"]: row["tokens"] for row in r["waterfall"] if row["stage"] in ("train", "val")}
+    assert sum(kept.values()) == r["effective_tokens"], "waterfall and effective tokens differ"
     hist = r["score_histogram"]
     if hist is not None:
         assert sum(v["docs"] for v in hist.values()) == r["docs"], f"score histogram misses documents: {hist}"
@@ -214,18 +220,10 @@ def check_build_output(meta: dict, out: Path) -> None:
 
 
 def check_agreement(r: dict, meta: dict) -> None:
-    """estimate and build share the reader and the dedup rules, so on one file their counts must match.
-
-    build moves a validation document that has a near copy in train to ``val-contamination``;
-    estimate counts it as a near duplicate, so the two sums are compared.
-    """
-    wf = {row["stage"]: row for row in meta["waterfall"]}
-    assert (wf["input"]["docs"], wf["input"]["tokens"]) == (r["docs"], r["tokens"]), "input docs/tokens differ"
-    assert wf["exact-dup"]["docs"] == r["exact_duplicate_docs"], "exact duplicates differ"
-    assert wf["near-dup"]["docs"] + wf["val-contamination"]["docs"] == r["near_duplicate_docs"], "near dups differ"
+    """estimate runs build's decision core with the same rules, so it forecasts build exactly."""
+    assert r["waterfall"] == meta["waterfall"], "estimate's waterfall differs from build's"
     assert meta["train_docs"] + meta["val_docs"] == r["effective_docs"], "kept documents differ"
-    written = r["tokens"] - r["exact_duplicate_tokens"] - r["near_duplicate_tokens"]
-    assert meta["train_tokens"] + meta["val_tokens"] == written, "written tokens differ"
+    assert meta["train_tokens"] + meta["val_tokens"] == r["effective_tokens"], "written tokens differ"
 
 
 def without_paths(report: dict) -> dict:
@@ -538,11 +536,12 @@ def invalid_utf8(c: Ctx) -> Case:
         if bad is None:  # random bytes that happen to be valid UTF-8
             return Case(path, estimate=OK, build=OK, label=f"text {kind}, valid")
         return Case(path, estimate=ERROR, build=ERROR, words=(f"row {bad} ", "UTF-8"), label=f"text {kind}")
-    # A bad id: estimate never reads ids; build uses them and must refuse clearly, or ignore a binary column.
+    # A bad id: the val split hashes ids, so both commands must refuse clearly, or ignore a binary column.
     good = c.base_table()["text"]
     path = c.write("utf8.parquet", pa.table({"text": good, "id": values}), row_group_size=rows)
     is_string = "string" in kind
-    return Case(path, estimate=OK, build=ERROR if is_string and bad is not None else OK, consistent=False,
+    outcome = ERROR if is_string and bad is not None else OK
+    return Case(path, estimate=outcome, build=outcome,
                 words=(f"row {bad} ", "UTF-8") if is_string and bad is not None else (), label=f"id {kind}")
 
 

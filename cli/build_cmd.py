@@ -6,7 +6,7 @@ import json
 import os
 
 from dataprep.errors import DataprepError
-from dataprep_cli.dedup_options import add_dedup_options, add_tokenizer_option, lsh_params_from
+from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from
 
 DEFAULT_DATASET = "HuggingFaceFW/fineweb-edu"
 DEFAULT_SUBSET = "sample/100BT"
@@ -26,16 +26,8 @@ def add_build(sub) -> None:
     src.add_argument("--shards", type=int, help="take the first N files (sorted)")
     src.add_argument("--text-column", help="column holding the text (default: text)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
-    f = p.add_argument_group("filters")
-    f.add_argument("--min-score", type=float, default=3.0, help="edu score threshold, where scores exist (default 3)")
-    f.add_argument("--no-score-filter", action="store_true", help="keep every score")
-    f.add_argument("--min-language-score", type=float, help="drop documents below this language_score")
-    f.add_argument("--min-tokens", type=int, default=0, help="drop documents shorter than this many tokens")
-    dd = p.add_argument_group("deduplication")
-    add_dedup_options(dd)
-    dd.add_argument("--strip-boilerplate", action="store_true", help="remove lines recurring in many documents")
+    add_rule_options(p)
     v = p.add_argument_group("validation split")
-    v.add_argument("--val-fraction", type=float, default=0.0005, help="share of documents for val (default 0.0005)")
     v.add_argument("--val-from", nargs="+", metavar="PATH", help="take val from these files instead")
     v.add_argument("--val-bin", metavar="FILE", help="reuse the val.bin of an earlier build")
     o = p.add_argument_group("output")
@@ -70,25 +62,15 @@ def _inputs(args) -> list[str]:
 def run_build(args) -> int:
     from dataprep.build import BuildOptions, build
 
-    lsh = lsh_params_from(args)
-    if not 0 <= args.val_fraction < 1:
-        raise DataprepError("--val-fraction must be in [0, 1)")
     if args.shards is not None and args.shards < 1:
         raise DataprepError("--shards must be at least 1")
     if args.workers < 1:
         raise DataprepError("--workers must be at least 1")
     opts = BuildOptions(
-        min_score=None if args.no_score_filter else args.min_score,
-        min_language_score=args.min_language_score,
-        min_tokens=args.min_tokens,
-        lsh=lsh,
-        strip_boilerplate=args.strip_boilerplate,
-        boilerplate_min_docs=args.boilerplate_min_docs,
-        val_fraction=args.val_fraction,
+        **rules_from(args),
         val_from=args.val_from,
         val_bin=args.val_bin,
         text_column=args.text_column,
-        tokenizer_backend=args.tokenizer,
         formats=("nanogpt", "llmc") if args.format == "llmc" else ("nanogpt",),
     )
     inputs = _inputs(args)

@@ -6,7 +6,7 @@ import json
 import os
 
 from dataprep.errors import DataprepError
-from dataprep_cli.dedup_options import add_dedup_options, add_tokenizer_option, lsh_params_from
+from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from
 
 
 def add_estimate(sub) -> None:
@@ -19,8 +19,7 @@ def add_estimate(sub) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="parquet file, directory or glob")
     p.add_argument("--text-column", help="column holding the text (default: text)")
     p.add_argument("--fast", action="store_true", help="metadata only: tokens from token_count, no dedup")
-    p.add_argument("--min-score", type=float, help="drop documents below this edu score from effective tokens")
-    add_dedup_options(p)
+    add_rule_options(p)
     p.add_argument("--top-lines", type=int, default=10, help="boilerplate lines to list (default 10)")
     add_tokenizer_option(p)
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="tokenizer threads (default: all cores)")
@@ -63,14 +62,11 @@ def run_estimate(args) -> int:
     from dataprep_cli.report import render_estimate
 
     opts = EstimateOptions(
+        **rules_from(args),
         text_column=args.text_column,
-        min_score=args.min_score,
-        lsh=lsh_params_from(args),
-        boilerplate_min_docs=args.boilerplate_min_docs,
         top_lines=args.top_lines,
         fast=args.fast,
         threads=max(1, args.threads),
-        tokenizer_backend=args.tokenizer,
         plan=plan_from_args(args),
     )
     report = estimate(args.paths, opts, progress=False if args.json else None)

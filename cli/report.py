@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataprep.decide import tokens_left
+
 
 def human(n: float | None) -> str:
     if n is None:
@@ -68,10 +70,12 @@ def render_estimate(r: dict) -> str:
             out.append(f"  {item['docs']:>8,} docs  {text}")
 
     out.append("")
-    out.append("token waterfall")
-    rows = [(w["stage"], f"-{w['removed']:,}" if w["removed"] else "", f"{w['tokens']:,}", pct(w["tokens"], tokens))
-            for w in r["waterfall"]]
+    out.append("token waterfall (what build writes with the same rules: train + val)")
+    rows = [(stage, f"-{removed:,}" if removed else "", f"{left:,}", pct(left, tokens))
+            for stage, removed, left in tokens_left(r["waterfall"])]
     out.append(table(rows, ("stage", "removed", "tokens left", "of raw")))
+    if r["boilerplate_tokens"] and not r["rules"]["strip_boilerplate"]:
+        out.append(f"boilerplate lines hold {r['boilerplate_tokens']:,} of these tokens; --strip-boilerplate removes them")
     bound = " (upper bound: --fast does not deduplicate)" if r["effective_is_upper_bound"] else ""
     out.append(f"effective unique tokens: {r['effective_tokens']:,} ({human(r['effective_tokens'])}){bound}")
     if r.get("diversity"):

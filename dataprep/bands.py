@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dataprep.engine import Engine
+
 from dataprep.dedup import connected_components, lsh_edges
 from dataprep.storage import Store
 
@@ -118,3 +120,33 @@ def components(work: Store, n: int, edge_files: list[str], total_edges: int, eng
             label = jumped
         work.remove("hooks")
     raise RuntimeError("connected components did not converge")
+
+
+@dataclass
+class BandsOnShards:
+    """Near duplicates across scanned shards, found by band tasks on an engine (build's ``NearDuplicates``).
+
+    The tasks share their inputs and outputs through the work directory: the active documents, the
+    reused val set's bands, and one edge file per task.
+    """
+
+    work: Store
+    scan_dirs: list[str]
+    bands: int
+    engine: Engine
+    val_bands: np.ndarray | None  # band hashes of a reused val set, (docs, bands)
+
+    def clusters(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(active)
+        self.work.save_array("active.npy", active)
+        if self.val_bands is not None:
+            self.work.save_array("val_bands.npy", self.val_bands)
+        self.work.remove("edges")
+        jobs = band_jobs(self.work, self.scan_dirs, self.bands, n, self.val_bands is not None)
+        results = list(self.engine.map(band_edges, jobs, heavy=False))
+        cluster = components(self.work, n, [r["edges"] for r in results], sum(r["count"] for r in results), self.engine)
+        overlap = np.zeros(n, dtype=bool)
+        for r in results:
+            if "overlap" in r:
+                overlap[self.work.load_array(r["overlap"])] = True
+        return cluster, overlap

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from itertools import chain
 
 import numpy as np
@@ -30,32 +30,28 @@ import pyarrow.parquet as pq
 
 from dataprep.version import __version__
 from dataprep.binfile import BinWriter, LlmcWriter, with_eot
+from dataprep.bands import BandsOnShards
 from dataprep.boilerplate import find_boilerplate, strip_lines
-from dataprep.decide import Corpus, Decisions, decide, load_corpus
+from dataprep.decide import Decisions, Documents, Rules, decide, val_keys, waterfall
 from dataprep.engine import make_engine
 from dataprep.errors import DataprepError
 from dataprep.minhash import LSHParams, MinHasher
 from dataprep.progress import Progress
 from dataprep.reader import Source, check_unchanged, iter_batches, open_source, resolve_paths
 from dataprep.scan import scan_batch
+from dataprep.scores import complete_scores
 from dataprep.storage import Store, file_sha256, filesystem, is_url
 from dataprep.tokenizer import bin_dtype, encode_batch, get_encoding
 from dataprep.workdir import OutputDir, fingerprint
 
 PRODUCED = ("train.bin", "val.bin", "val_bands.npy", "manifest.parquet", "report.md", "meta.json", "dataprep_*_*.bin")
 OPTIONAL_COLUMNS = ("score", "int_score", "language_score", "id")
-REASONS = ("score", "language-score", "min-tokens", "exact-dup", "near-dup", "val-contamination", "val-overlap")
 
 
 @dataclass
-class BuildOptions:
-    min_score: float | None = 3.0  # applied only where a score column exists
-    min_language_score: float | None = None
-    min_tokens: int = 0
-    lsh: LSHParams = field(default_factory=LSHParams)
-    strip_boilerplate: bool = False
-    boilerplate_min_docs: int = 3
-    val_fraction: float = 0.0005
+class BuildOptions(Rules):
+    """The decision rules (``decide.Rules``, shared with estimate) and how the output is made."""
+
     val_from: list[str] | None = None
     val_bin: str | None = None
     text_column: str | None = None
@@ -63,6 +59,16 @@ class BuildOptions:
     tokenizer_backend: str = "tiktoken"  # or "riptoken": verified to give the same ids, faster
     formats: tuple[str, ...] = ("nanogpt",)  # plus "llmc"
     batch_rows: int = 2048
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.val_from and self.val_bin:
+            raise DataprepError("give --val-from or --val-bin, not both")
+        unknown = set(self.formats) - {"nanogpt", "llmc"}
+        if unknown:
+            raise DataprepError(f"unknown output format {sorted(unknown)[0]!r}; choose from nanogpt, llmc")
+        if self.batch_rows < 1:
+            raise DataprepError(f"batch_rows must be at least 1, not {self.batch_rows}")
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -154,10 +160,71 @@ def _scan_all(sources: list[Source], work: Store, opts: BuildOptions, engine, pr
     return dirs
 
 
+@dataclass
+class Scanned:
+    """What the scan stage left for the whole input: where each document lies, and its facts."""
+
+    shard: np.ndarray  # int64 shard number
+    row: np.ndarray  # int64 row in its file
+    ids: list  # document id, or None
+    docs: Documents
+    work: Store
+    scan_dirs: list[str]  # relative to work, in shard order
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return self.docs.tokens
+
+    def band(self, j: int) -> np.ndarray:
+        return np.concatenate([self.work.load_array(f"{d}/bands.npy", mmap=True)[j] for d in self.scan_dirs])
+
+
+def load_scanned(work: Store, scan_dirs: list[str], n_train_sources: int) -> Scanned:
+    parts = []
+    for d in scan_dirs:
+        with work.open(f"{d}/docs.parquet") as f:
+            parts.append(pq.read_table(f))
+    n = [t.num_rows for t in parts]
+
+    def column(name: str, fill, dtype) -> np.ndarray:
+        return np.concatenate(
+            [t[name].to_numpy() if name in t.column_names else np.full(t.num_rows, fill) for t in parts]
+        ).astype(dtype)
+
+    score, int_score = complete_scores(column("score", np.nan, np.float64), column("int_score", -1, np.int64), sum(n))
+    ids: list = []
+    for t in parts:
+        ids.extend(t["id"].to_pylist() if "id" in t.column_names else [None] * t.num_rows)
+    digests = np.stack([column("digest0", 0, np.uint64), column("digest1", 0, np.uint64)], axis=1)
+    docs = Documents(
+        digests=digests,
+        has_shingles=column("has_shingles", False, bool),
+        tokens=column("tokens", 0, np.int64),
+        score=score,
+        int_score=int_score,
+        language_score=column("language_score", np.nan, np.float64),
+        val_key=val_keys(ids, digests),
+        is_val_source=np.repeat(np.arange(len(parts)) >= n_train_sources, n),
+    )
+    return Scanned(shard=np.repeat(np.arange(len(parts)), n), row=np.concatenate([np.arange(k) for k in n]), ids=ids,
+                   docs=docs, work=work, scan_dirs=scan_dirs)
+
+
+def _decide(c: Scanned, opts: BuildOptions, val_bands: np.ndarray | None, engine) -> Decisions:
+    if opts.val_bin:
+        is_val = np.zeros(len(c.docs), dtype=bool)
+    elif opts.val_from:
+        is_val = c.docs.is_val_source
+    else:
+        is_val = c.docs.val_key < opts.val_fraction
+    near = BandsOnShards(c.work, c.scan_dirs, opts.lsh.bands_rows[0], engine, val_bands)
+    return decide(c.docs, opts, near, is_val)
+
+
 # ---------------------------------------------------------------- stage 3: write
 
 
-def _stripped_tokens(c: Corpus, d: Decisions, sources: list[Source], opts: BuildOptions, enc) -> tuple[dict, dict]:
+def _stripped_tokens(c: Scanned, d: Decisions, sources: list[Source], opts: BuildOptions, enc) -> tuple[dict, dict]:
     """Tokens of kept documents once boilerplate lines are removed (only documents that change)."""
     kept = d.split != None  # noqa: E711
     offsets = np.concatenate([[0], np.cumsum(np.bincount(c.shard, minlength=len(c.scan_dirs)))])
@@ -192,7 +259,7 @@ class Written:
     files: dict
 
 
-def _write_bins(out: Store, c: Corpus, d: Decisions, stripped: dict, opts: BuildOptions, enc, progress) -> Written:
+def _write_bins(out: Store, c: Scanned, d: Decisions, stripped: dict, opts: BuildOptions, enc, progress) -> Written:
     dtype = bin_dtype(enc.n_vocab)
     eot = enc.eot_token
     n = len(c.tokens)
@@ -264,7 +331,7 @@ def _reuse_val(val_bin: str, out: Store, enc, lsh: LSHParams) -> tuple[np.ndarra
     return val_bands, info
 
 
-def _manifest(out: Store, c: Corpus, d: Decisions, w: Written, sources: list[Source]) -> None:
+def _manifest(out: Store, c: Scanned, d: Decisions, w: Written, sources: list[Source]) -> None:
     ids = c.ids
     rep = d.representative
     table = pa.table(
@@ -284,24 +351,6 @@ def _manifest(out: Store, c: Corpus, d: Decisions, w: Written, sources: list[Sou
     )
     with out.writer("manifest.parquet") as f:
         pq.write_table(table, f)
-
-
-def _waterfall(c: Corpus, d: Decisions, w: Written) -> list[dict]:
-    """Documents and tokens (EOT included) entering, removed by each reason, and written."""
-    tokens = c.tokens + 1
-    train_in = ~c.is_val_source
-    rows = [{"stage": "input", "docs": int(train_in.sum()), "tokens": int(tokens[train_in].sum())}]
-    if c.is_val_source.any():
-        rows.append({"stage": "val input", "docs": int((~train_in).sum()), "tokens": int(tokens[~train_in].sum())})
-    for r in REASONS:
-        sel = d.reason == r
-        rows.append({"stage": r, "docs": int(sel.sum()), "tokens": int(tokens[sel].sum())})
-    kept = d.split != None  # noqa: E711
-    rows.append({"stage": "boilerplate stripped", "docs": 0, "tokens": int((tokens - w.tokens)[kept].sum())})
-    for s in ("train", "val"):
-        sel = d.split == s
-        rows.append({"stage": s, "docs": int(sel.sum()), "tokens": int(w.tokens[sel].sum())})
-    return rows
 
 
 def _report_md(meta: dict) -> str:
@@ -367,8 +416,6 @@ def build(
             raise DataprepError(f"--shards {shards} asked but only {len(paths)} input file(s) found")
         paths = paths[:shards]
     val_paths = resolve_paths(opts.val_from) if opts.val_from else []
-    if opts.val_from and opts.val_bin:
-        raise DataprepError("give --val-from or --val-bin, not both")
     if set(map(_identity, val_paths)) & set(map(_identity, paths)):
         raise DataprepError("a --val-from file is also an input file")
     sources = [open_source(p, opts.text_column) for p in paths + val_paths]
@@ -394,13 +441,13 @@ def _run(store: Store, work: Store, sources, n_train, opts, enc, engine, progres
     scan_dirs = _scan_all(sources, work, opts, engine, progress)
     lap("scan")
     infos = [work.read_json(f"{d}/source.json") for d in scan_dirs]
-    corpus = load_corpus(work, scan_dirs, n_train)
+    corpus = load_scanned(work, scan_dirs, n_train)
     state = sum(
         work.fs.size(work.path(f"{d}/{f}")) for d in scan_dirs for f in ("docs.parquet", "bands.npy", "lines.npz")
     )
     stats["dedup_state_bytes_per_doc"] = state / max(1, len(corpus.tokens))
     val_bands, val_info = _reuse_val(opts.val_bin, store, enc, opts.lsh) if opts.val_bin else (None, {})
-    decisions = decide(corpus, opts, val_bands, engine)
+    decisions = _decide(corpus, opts, val_bands, engine)
     lap("decide")
     stripped, boiler = _stripped_tokens(corpus, decisions, sources, opts, enc) if opts.strip_boilerplate else ({}, None)
     written = _write_bins(store, corpus, decisions, stripped, opts, enc, progress)
@@ -427,7 +474,7 @@ def _run(store: Store, work: Store, sources, n_train, opts, enc, engine, progres
         "val_sources": infos[n_train:],
         "val_reused": val_info or None,
         "boilerplate": boiler,
-        "waterfall": _waterfall(corpus, decisions, written),
+        "waterfall": waterfall(corpus.docs, decisions, written.tokens),
     }
     store.write_bytes("report.md", _report_md(meta).encode())
     store.write_json("meta.json", meta)

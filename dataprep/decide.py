@@ -1,78 +1,81 @@
-"""The whole-corpus decisions of a build: filters, duplicates, validation split, keep rule.
+"""The decision core: which documents a corpus keeps, and why. estimate and build both run it.
 
-Inputs are the scan results of every shard (small per-document arrays);
-outputs are per-document arrays in global (file, row) order, so the same
-inputs always give the same decisions whichever engine ran the tasks.
+One order, whoever asks:
+
+1. filters: edu score, language score, length (``Rules``);
+2. exact duplicates among the documents that pass: the first copy stays;
+3. near-duplicate clusters among what remains (LSH bands, ``NearDuplicates``);
+4. the validation split, and decontamination: a val document whose cluster
+   holds a train document goes;
+5. the keep rule: one document per cluster, the highest score, then the earliest.
+
+Boilerplate lines are then found among the kept documents (``boilerplate.py``).
+estimate runs this in memory over one or more shards; build runs step 3 as
+engine tasks across shards (``bands.py``). Everything is per-document arrays in
+global (file, row) order, so the same input gives the same decisions either way.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from dataprep.bands import band_edges, band_jobs, components
-from dataprep.dedup import cluster_keep, exact_duplicates
-from dataprep.scores import complete_scores, passes_min_score
-from dataprep.storage import Store
+from dataprep.dedup import cluster_keep, connected_components, exact_duplicates, lsh_edges
+from dataprep.errors import DataprepError
+from dataprep.minhash import LSHParams
+from dataprep.scores import passes_min_score
+
+DEFAULT_MIN_SCORE = 3.0  # FineWeb-Edu's own threshold
+REASONS = ("score", "language-score", "min-tokens", "exact-dup", "near-dup", "val-contamination", "val-overlap")
 
 
 @dataclass
-class Corpus:
-    """Per-document arrays over every scanned shard, in global order."""
+class Rules:
+    """What decides which documents a corpus keeps. estimate and build take the same rules and defaults."""
 
-    shard: np.ndarray  # int64 shard number
-    row: np.ndarray  # int64 row in its file
-    ids: list  # document id, or None
-    digests: np.ndarray
-    has_shingles: np.ndarray
-    tokens: np.ndarray  # without EOT
-    score: np.ndarray
-    int_score: np.ndarray
-    language_score: np.ndarray
-    is_val_source: np.ndarray
-    work: Store
-    scan_dirs: list[str]  # relative to work, in shard order
+    min_score: float | None = DEFAULT_MIN_SCORE  # applied only where a score column exists; None keeps every score
+    min_language_score: float | None = None
+    min_tokens: int = 0
+    lsh: LSHParams = field(default_factory=LSHParams)
+    val_fraction: float = 0.0005
+    strip_boilerplate: bool = False
+    boilerplate_min_docs: int = 3
 
-    def band(self, j: int) -> np.ndarray:
-        return np.concatenate([self.work.load_array(f"{d}/bands.npy", mmap=True)[j] for d in self.scan_dirs])
-
-
-def load_corpus(work: Store, scan_dirs: list[str], n_train_sources: int) -> Corpus:
-    parts = []
-    for d in scan_dirs:
-        with work.open(f"{d}/docs.parquet") as f:
-            parts.append(pq.read_table(f))
-    n = [t.num_rows for t in parts]
-
-    def column(name: str, fill, dtype) -> np.ndarray:
-        return np.concatenate(
-            [t[name].to_numpy() if name in t.column_names else np.full(t.num_rows, fill) for t in parts]
-        ).astype(dtype)
-
-    score, int_score = complete_scores(column("score", np.nan, np.float64), column("int_score", -1, np.int64), sum(n))
-    ids: list = []
-    for t in parts:
-        ids.extend(t["id"].to_pylist() if "id" in t.column_names else [None] * t.num_rows)
-    return Corpus(
-        shard=np.repeat(np.arange(len(parts)), n),
-        row=np.concatenate([np.arange(k) for k in n]),
-        ids=ids,
-        digests=np.stack([column("digest0", 0, np.uint64), column("digest1", 0, np.uint64)], axis=1),
-        has_shingles=column("has_shingles", False, bool),
-        tokens=column("tokens", 0, np.int64),
-        score=score,
-        int_score=int_score,
-        language_score=column("language_score", np.nan, np.float64),
-        is_val_source=np.repeat(np.arange(len(parts)) >= n_train_sources, n),
-        work=work,
-        scan_dirs=scan_dirs,
-    )
+    def __post_init__(self) -> None:
+        # Messages name the field and its command-line option, for library callers and CLI users alike.
+        if not 0 <= self.val_fraction < 1:
+            raise DataprepError(f"val_fraction (--val-fraction) must be in [0, 1), not {self.val_fraction}")
+        if self.min_tokens < 0:
+            raise DataprepError(f"min_tokens (--min-tokens) must be >= 0, not {self.min_tokens}")
+        if self.boilerplate_min_docs < 2:
+            raise DataprepError(f"boilerplate_min_docs (--boilerplate-min-docs) must be >= 2, not {self.boilerplate_min_docs}")
+        for name in ("min_score", "min_language_score"):
+            value = getattr(self, name)
+            if value is not None and not np.isfinite(value):
+                raise DataprepError(f"{name} (--{name.replace('_', '-')}) must be a number, not {value}")
 
 
-def _id_hash_fraction(ids: list, digests: np.ndarray) -> np.ndarray:
+@dataclass
+class Documents:
+    """The per-document facts a decision needs, in global order."""
+
+    digests: np.ndarray  # (n, 2) uint64 of the normalised text
+    has_shingles: np.ndarray  # bool: at least one word
+    tokens: np.ndarray  # int64, without EOT
+    score: np.ndarray  # float64, NaN where unknown
+    int_score: np.ndarray  # int64, -1 where unknown
+    language_score: np.ndarray  # float64, NaN where unknown
+    val_key: np.ndarray  # float64 in [0, 1) from the id: below val_fraction is val
+    is_val_source: np.ndarray  # bool: read from a --val-from file
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+def val_keys(ids: list, digests: np.ndarray) -> np.ndarray:
     """A stable number in [0, 1) per document from its id (its text digest when it has none).
 
     Hashing the id, not the position, keeps the val split the same when shards are added.
@@ -84,52 +87,69 @@ def _id_hash_fraction(ids: list, digests: np.ndarray) -> np.ndarray:
     return out
 
 
+class NearDuplicates(Protocol):
+    def clusters(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Label of every document (the smallest member of its cluster), joining active documents
+        that share a band; and which documents share a band with a reused val set."""
+
+
+@dataclass
+class BandsInMemory:
+    """Near duplicates from an (n, bands) array of band hashes held in memory (estimate)."""
+
+    band_hashes: np.ndarray
+
+    def clusters(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = len(active)
+        ids = np.flatnonzero(active)
+        return connected_components(n, *lsh_edges(self.band_hashes[ids], ids)), np.zeros(n, dtype=bool)
+
+
 @dataclass
 class Decisions:
-    reason: np.ndarray  # object array: None for kept documents
+    reason: np.ndarray  # object array: one of REASONS, None for kept documents
     split: np.ndarray  # object array: "train", "val" or None
     cluster: np.ndarray  # int64 cluster label (smallest member), -1 for filtered documents
     representative: np.ndarray  # int64 kept document of the cluster, -1 when none
 
+    @property
+    def kept(self) -> np.ndarray:
+        return self.split != None  # noqa: E711 (elementwise)
 
-def decide(c: Corpus, opts, val_bands: np.ndarray | None, engine) -> Decisions:
-    """``opts`` is a BuildOptions; ``val_bands`` the band hashes of a reused val set, if any."""
-    n = len(c.tokens)
-    reason = np.full(n, None, dtype=object)
-    if opts.min_score is not None:
-        reason[(c.int_score >= 0) & ~passes_min_score(c.score, c.int_score, opts.min_score)] = "score"
-    if opts.min_language_score is not None:
-        low = np.nan_to_num(c.language_score, nan=np.inf) < opts.min_language_score
-        reason[low & (reason == None)] = "language-score"  # noqa: E711 (elementwise)
-    reason[(c.tokens < opts.min_tokens) & (reason == None)] = "min-tokens"  # noqa: E711
+    def cluster_sizes(self) -> np.ndarray:
+        """Sizes of the near-duplicate clusters with two or more members (exact copies not counted)."""
+        members = (self.cluster >= 0) & (self.reason != "exact-dup")
+        _, sizes = np.unique(self.cluster[members], return_counts=True)
+        return sizes[sizes > 1]
+
+
+def filter_reasons(docs: Documents, rules: Rules) -> np.ndarray:
+    """Step 1: the filter each document fails first (object array), None where it passes them all."""
+    reason = np.full(len(docs), None, dtype=object)
+    if rules.min_score is not None:
+        reason[(docs.int_score >= 0) & ~passes_min_score(docs.score, docs.int_score, rules.min_score)] = "score"
+    if rules.min_language_score is not None:
+        low = np.nan_to_num(docs.language_score, nan=np.inf) < rules.min_language_score
+        reason[low & (reason == None)] = "language-score"  # noqa: E711
+    reason[(docs.tokens < rules.min_tokens) & (reason == None)] = "min-tokens"  # noqa: E711
+    return reason
+
+
+def decide(docs: Documents, rules: Rules, near: NearDuplicates, is_val: np.ndarray) -> Decisions:
+    """Steps 1 to 5 over the whole corpus; ``is_val`` says which documents the val split would take."""
+    n = len(docs)
+    reason = filter_reasons(docs, rules)
     passing = reason == None  # noqa: E711
 
     ids = np.arange(n, dtype=np.int64)
     exact_of = ids.copy()
-    exact_of[passing] = ids[passing][exact_duplicates(c.digests[passing])]
+    exact_of[passing] = ids[passing][exact_duplicates(docs.digests[passing])]
     exact = exact_of != ids
     reason[exact] = "exact-dup"
 
-    active = passing & ~exact & c.has_shingles
-    c.work.save_array("active.npy", active)
-    if val_bands is not None:
-        c.work.save_array("val_bands.npy", val_bands)
-    c.work.remove("edges")
-    jobs = band_jobs(c.work, c.scan_dirs, opts.lsh.bands_rows[0], n, val_bands is not None)
-    results = list(engine.map(band_edges, jobs, heavy=False))
-    cluster = components(c.work, n, [r["edges"] for r in results], sum(r["count"] for r in results), engine)
-    overlap = np.zeros(n, dtype=bool)
-    for r in results:
-        if "overlap" in r:
-            overlap[c.work.load_array(r["overlap"])] = True
+    cluster, overlap = near.clusters(passing & ~exact & docs.has_shingles)
     reason[overlap] = "val-overlap"
 
-    if opts.val_bin:
-        is_val = np.zeros(n, dtype=bool)
-    elif opts.val_from:
-        is_val = c.is_val_source.copy()
-    else:
-        is_val = _id_hash_fraction(c.ids, c.digests) < opts.val_fraction
     member = passing & ~exact & ~overlap
     has_train = np.zeros(n, dtype=bool)
     has_train[cluster[member & ~is_val]] = True
@@ -138,7 +158,7 @@ def decide(c: Corpus, opts, val_bands: np.ndarray | None, engine) -> Decisions:
     eligible = member & ~contaminated
     keep = np.zeros(n, dtype=bool)
     sel = np.flatnonzero(eligible)
-    keep[sel] = cluster_keep(cluster[sel], c.score[sel])
+    keep[sel] = cluster_keep(cluster[sel], docs.score[sel])
     reason[eligible & ~keep] = "near-dup"
     split = np.full(n, None, dtype=object)
     split[keep & is_val] = "val"
@@ -151,3 +171,34 @@ def decide(c: Corpus, opts, val_bands: np.ndarray | None, engine) -> Decisions:
     return Decisions(reason=reason, split=split, cluster=group, representative=representative)
 
 
+def waterfall(docs: Documents, d: Decisions, written: np.ndarray) -> list[dict]:
+    """Documents and tokens (EOT included) entering, removed by each reason, and kept per split.
+
+    ``written`` is the tokens each document takes in the output (EOT included, 0 when dropped), so
+    what boilerplate stripping removes is the difference. estimate and build report this same table.
+    """
+    tokens = docs.tokens + 1
+    train_in = ~docs.is_val_source
+    rows = [{"stage": "input", "docs": int(train_in.sum()), "tokens": int(tokens[train_in].sum())}]
+    if docs.is_val_source.any():
+        rows.append({"stage": "val input", "docs": int((~train_in).sum()), "tokens": int(tokens[~train_in].sum())})
+    for r in REASONS:
+        sel = d.reason == r
+        rows.append({"stage": r, "docs": int(sel.sum()), "tokens": int(tokens[sel].sum())})
+    rows.append({"stage": "boilerplate stripped", "docs": 0, "tokens": int((tokens - written)[d.kept].sum())})
+    for s in ("train", "val"):
+        sel = d.split == s
+        rows.append({"stage": s, "docs": int(sel.sum()), "tokens": int(written[sel].sum())})
+    return rows
+
+
+def tokens_left(rows: list[dict]) -> list[tuple[str, int, int]]:
+    """(stage, tokens removed, tokens left) for the input, each stage that removed something, and what is kept."""
+    start = sum(r["tokens"] for r in rows if r["stage"] in ("input", "val input"))
+    out, left = [("input", 0, start)], start
+    for r in rows:
+        if r["stage"] not in ("input", "val input", "train", "val") and r["tokens"]:
+            left -= r["tokens"]
+            out.append((r["stage"], r["tokens"], left))
+    out.append(("kept", 0, left))
+    return out

@@ -12,7 +12,6 @@ row), so every decision is deterministic and independent of batching:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -95,36 +94,3 @@ def cluster_keep(labels: np.ndarray, score: np.ndarray) -> np.ndarray:
     keep = np.zeros(n, dtype=bool)
     keep[order[first]] = True
     return keep
-
-
-@dataclass
-class Duplicates:
-    """Per-document outcome of deduplication over the whole corpus."""
-
-    exact_of: np.ndarray  # int64: first document with the same normalised text (itself if first)
-    cluster: np.ndarray  # int64: near-duplicate cluster label (smallest member), itself if alone
-    exact: np.ndarray  # bool: removed as an exact duplicate
-    near: np.ndarray  # bool: removed as a near duplicate
-
-    @property
-    def kept(self) -> np.ndarray:
-        return ~(self.exact | self.near)
-
-    def cluster_sizes(self) -> np.ndarray:
-        """Sizes of the near-duplicate clusters with two or more members."""
-        candidates = self.cluster[~self.exact]
-        _, sizes = np.unique(candidates, return_counts=True)
-        return sizes[sizes > 1]
-
-
-def find_duplicates(digests: np.ndarray, band_hashes: np.ndarray, has_shingles: np.ndarray, score: np.ndarray) -> Duplicates:
-    n = len(digests)
-    ids = np.arange(n, dtype=np.int64)
-    exact_of = exact_duplicates(digests)
-    exact = exact_of != ids
-    # Exact copies and documents without words take no part in clustering.
-    active = ~exact & has_shingles
-    u, v = lsh_edges(band_hashes[active], ids[active])
-    cluster = connected_components(n, u, v)
-    near = ~exact & ~cluster_keep(cluster, score)
-    return Duplicates(exact_of=exact_of, cluster=cluster, exact=exact, near=near)

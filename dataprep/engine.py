@@ -15,10 +15,22 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from typing import Protocol
 
 from dataprep.errors import DataprepError
 
 ENGINES = ("local", "ray")
+
+
+class Engine(Protocol):
+    """Runs a build's tasks: ``map`` gives ``fn(job)`` for every job, in job order."""
+
+    name: str
+    workers: int
+
+    def map(self, fn: Callable, jobs: Sequence, heavy: bool = True) -> Iterator: ...
+
+    def close(self) -> None: ...
 
 
 class LocalEngine:

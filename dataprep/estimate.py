@@ -1,21 +1,22 @@
 """``estimate``: how many effective, unique tokens a set of parquet shards holds.
 
-Data flow: read -> (tokenize || scan) per batch -> decide duplicates over the
-whole input -> find boilerplate among kept documents -> second pass over the
-documents holding boilerplate to count exactly what stripping removes ->
-assemble the report. ``--fast`` reads metadata columns only.
+Data flow: read -> (tokenize || scan) per batch -> the decision core over the
+whole input (``decide.py``: filters, exact, near, val split, keep rule, the
+same as build) -> boilerplate among the kept documents -> the tokens its
+lines hold -> the report. The effective tokens are what ``build`` with the same
+rules writes (train + val). ``--fast`` reads metadata columns only.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from dataprep.version import __version__
 from dataprep.boilerplate import Boilerplate, find_boilerplate, strip_lines
-from dataprep.dedup import Duplicates, find_duplicates
+from dataprep.decide import DEFAULT_MIN_SCORE, BandsInMemory, Decisions, Documents, Rules, decide, filter_reasons, \
+    val_keys, waterfall
 from dataprep.diversity import NgramDiversity
 from dataprep.errors import DataprepError
 from dataprep.minhash import LSHParams, MinHasher
@@ -25,18 +26,17 @@ from dataprep.reader import Source, iter_batches, open_sources
 from dataprep.scan import scan_batch
 from dataprep.scores import complete_scores, passes_min_score
 from dataprep.tokenizer import bin_dtype, encode_batch, get_encoding
+from dataprep.version import __version__
 
-SCORE_COLUMNS = ("score", "int_score", "token_count")
-DEFAULT_MIN_SCORE = 3.0
+COLUMNS = ("score", "int_score", "token_count", "language_score", "id")
 CLUSTER_SIZE_BINS = ((2, 2), (3, 3), (4, 7), (8, 15), (16, 63), (64, None))
 
 
 @dataclass
-class EstimateOptions:
+class EstimateOptions(Rules):
+    """The decision rules (``decide.Rules``, shared with build) and how the measurement runs."""
+
     text_column: str | None = None
-    min_score: float | None = None  # None: report the mix at 3 but filter nothing
-    lsh: LSHParams = field(default_factory=LSHParams)
-    boilerplate_min_docs: int = 3
     top_lines: int = 10
     diversity_ngram: int = 13
     fast: bool = False
@@ -46,39 +46,35 @@ class EstimateOptions:
     tokenizer_backend: str = "tiktoken"  # or "riptoken": the same ids, faster
     plan: Plan | None = None
 
-
-@dataclass
-class Corpus:
-    """Per-document arrays for the whole input, in global document order."""
-
-    sources: list[Source]
-    tokens: np.ndarray  # int64 incl. one EOT per document
-    text_bytes: np.ndarray | None
-    score: np.ndarray  # float64, NaN where absent
-    int_score: np.ndarray  # int64, -1 where absent
-    token_count: np.ndarray | None  # the parquet column, when every file has it
-
-
-def _scores(batch) -> tuple[np.ndarray, np.ndarray]:
-    return complete_scores(batch.columns.get("score"), batch.columns.get("int_score"), len(batch))
-
-
-def passes_score(corpus: Corpus, min_score: float) -> np.ndarray:
-    return passes_min_score(corpus.score, corpus.int_score, min_score)
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name, low in (("threads", 1), ("batch_rows", 1), ("diversity_ngram", 1), ("top_lines", 0)):
+            if getattr(self, name) < low:
+                raise DataprepError(f"{name} (--{name.replace('_', '-')}) must be >= {low}, not {getattr(self, name)}")
 
 
 @dataclass
-class Measurement:
+class Measured:
     """Everything the full report is computed from, per document where it matters."""
 
-    corpus: Corpus
-    duplicates: Duplicates
+    sources: list[Source]
+    docs: Documents
+    text_bytes: np.ndarray  # int64 UTF-8 bytes of each raw document
+    token_count: np.ndarray | None  # the parquet column, when every file has it
+    decisions: Decisions
     boilerplate: Boilerplate
     boilerplate_docs: np.ndarray  # kept documents holding a boilerplate line
     boilerplate_tokens: np.ndarray  # int64 per document: tokens that stripping removes
     samples: dict[int, str]  # one raw text per boilerplate line hash
     diversity: NgramDiversity
     tokenizer: object
+
+    def written(self, rules: Rules) -> np.ndarray:
+        """Tokens (EOT included) each document takes in what build writes: 0 when dropped."""
+        tokens = self.docs.tokens + 1
+        if rules.strip_boilerplate:
+            tokens = tokens - self.boilerplate_tokens
+        return np.where(self.decisions.kept, tokens, 0)
 
 
 def estimate(paths: list[str], opts: EstimateOptions, progress: bool | None = None) -> dict:
@@ -88,87 +84,115 @@ def estimate(paths: list[str], opts: EstimateOptions, progress: bool | None = No
     return full_report(measure(sources, opts, progress), opts)
 
 
-def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None = None) -> Measurement:
+def _facts(batch) -> dict:
+    """The metadata columns of a batch as the decision core wants them."""
+    n = len(batch)
+    score, int_score = complete_scores(batch.columns.get("score"), batch.columns.get("int_score"), n)
+    language = batch.columns.get("language_score")
+    return {"score": score, "int_score": int_score, "language_score": np.full(n, np.nan) if language is None else language,
+            "token_count": batch.columns.get("token_count"), "ids": batch.columns.get("id") or [None] * n}
+
+
+def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None = None) -> Measured:
     enc = get_encoding(opts.encoding, opts.tokenizer_backend)
     minhasher = MinHasher(opts.lsh)
     diversity = NgramDiversity(n=opts.diversity_ngram)
-    scans, tokens, scores, int_scores, counts = [], [], [], [], []
+    scans, tokens, facts = [], [], []
     bar = Progress("estimate", sum(s.rows for s in sources), progress)
+
     def finish(tokenized) -> None:
         flat, lengths = tokenized.result()
         diversity.update(flat, lengths)
-        tokens.append(lengths + 1)
+        tokens.append(lengths)
 
     # The tokenizer releases the GIL: batch i is tokenized in the background
     # while this thread scans batch i and counts the n-grams of batch i - 1.
     with ThreadPoolExecutor(max_workers=1) as pool:
         previous = None
-        for batch in iter_batches(sources, SCORE_COLUMNS, opts.batch_rows):
+        for batch in iter_batches(sources, COLUMNS, opts.batch_rows):
             current = pool.submit(encode_batch, enc, batch.texts(), opts.threads)
             scan = scan_batch(batch, minhasher)
             if previous is not None:
                 finish(previous)
             previous = current
             scans.append(scan)
-            s, i = _scores(batch)
-            scores.append(s)
-            int_scores.append(i)
-            counts.append(batch.columns.get("token_count"))
+            f = _facts(batch)
+            f["val_key"] = val_keys(f.pop("ids"), scan.digests)
+            facts.append(f)
             bar.update(len(batch), int(scan.text_bytes.sum()))
         if previous is not None:
             finish(previous)
     bar.done()
 
-    corpus = Corpus(
-        sources=sources,
+    def joined(key: str) -> np.ndarray:
+        return np.concatenate([f[key] for f in facts])
+
+    docs = Documents(
+        digests=np.concatenate([s.digests for s in scans]),
+        has_shingles=np.concatenate([s.has_shingles for s in scans]),
         tokens=np.concatenate(tokens),
-        text_bytes=np.concatenate([s.text_bytes for s in scans]),
-        score=np.concatenate(scores),
-        int_score=np.concatenate(int_scores),
-        token_count=None if any(c is None for c in counts) else np.concatenate(counts),
+        score=joined("score"),
+        int_score=joined("int_score"),
+        language_score=joined("language_score"),
+        val_key=joined("val_key"),
+        is_val_source=np.zeros(sum(len(s.text_bytes) for s in scans), dtype=bool),
     )
-    duplicates = find_duplicates(
-        np.concatenate([s.digests for s in scans]),
-        np.concatenate([s.band_hashes for s in scans]),
-        np.concatenate([s.has_shingles for s in scans]),
-        corpus.score,
-    )
+    counts = [f["token_count"] for f in facts]
+    near = BandsInMemory(np.concatenate([s.band_hashes for s in scans]))
+    decisions = decide(docs, opts, near, docs.val_key < opts.val_fraction)
+    del near
     line_hash = np.concatenate([s.line_hash for s in scans])
     line_doc = np.concatenate([s.line_doc for s in scans])
+    text_bytes = np.concatenate([s.text_bytes for s in scans])
     del scans
-    boiler = find_boilerplate(line_hash, line_doc, duplicates.kept, opts.boilerplate_min_docs)
+    kept = decisions.kept
+    boiler = find_boilerplate(line_hash, line_doc, kept, opts.boilerplate_min_docs)
     with_boiler = np.unique(line_doc[np.isin(line_hash, boiler.hashes)])
-    with_boiler = with_boiler[duplicates.kept[with_boiler]]
-    boiler_tokens, samples = _boilerplate_tokens(sources, corpus.tokens, with_boiler, boiler, enc, opts)
-    return Measurement(corpus, duplicates, boiler, with_boiler, boiler_tokens, samples, diversity, enc)
+    with_boiler = with_boiler[kept[with_boiler]]
+    boiler_tokens, samples = _boilerplate_tokens(sources, docs.tokens, with_boiler, boiler, enc, opts)
+    return Measured(
+        sources=sources,
+        docs=docs,
+        text_bytes=text_bytes,
+        token_count=None if any(c is None for c in counts) else np.concatenate(counts),
+        decisions=decisions,
+        boilerplate=boiler,
+        boilerplate_docs=with_boiler,
+        boilerplate_tokens=boiler_tokens,
+        samples=samples,
+        diversity=diversity,
+        tokenizer=enc,
+    )
 
 
-def full_report(m: Measurement, opts: EstimateOptions) -> dict:
-    corpus, duplicates = m.corpus, m.duplicates
-    report = _report_head(corpus.sources, opts, m.tokenizer, corpus, mode="full")
-    report.update(_dedup_section(corpus, duplicates, opts.lsh))
+def full_report(m: Measured, opts: EstimateOptions) -> dict:
+    tokens = m.docs.tokens + 1
+    report = _report_head(m.sources, opts, m.tokenizer, tokens, m.docs, m.text_bytes, m.token_count, mode="full")
+    report.update(_dedup_section(tokens, m.decisions, opts.lsh))
     report.update(_boilerplate_section(m.boilerplate, m.boilerplate_tokens, m.boilerplate_docs, m.samples, opts))
-    effective = duplicates.kept.copy()
-    if opts.min_score is not None:
-        effective &= passes_score(corpus, opts.min_score)
-    stripped = corpus.tokens - m.boilerplate_tokens
-    after_boiler = int(stripped[duplicates.kept].sum())
-    effective_tokens = int(stripped[effective].sum())
-    report["score_filtered_docs"] = int((duplicates.kept & ~effective).sum())
-    report["score_filtered_tokens"] = after_boiler - effective_tokens
-    report["effective_docs"] = int(effective.sum())
-    report["effective_tokens"] = effective_tokens
-    report["effective_share"] = effective_tokens / report["tokens"]
-    report["effective_is_upper_bound"] = False
-    report["waterfall"] = _waterfall(report)
+    written = m.written(opts)
+    _effective(report, waterfall(m.docs, m.decisions, written), upper_bound=False)
     report["diversity"] = {
         "ngram": opts.diversity_ngram,
         "ngrams": m.diversity.total,
         "distinct_estimate": round(m.diversity.distinct()),
         "distinct_fraction": m.diversity.fraction(),
     }
-    _add_plan(report, opts, len(corpus.sources))
+    _add_plan(report, opts, len(m.sources))
     return report
+
+
+def _effective(report: dict, rows: list[dict], upper_bound: bool) -> None:
+    """The waterfall, and the effective documents and tokens it ends with (train + val)."""
+    stage = {r["stage"]: r for r in rows}
+    filtered = [r for r in rows if r["stage"] in ("score", "language-score", "min-tokens")]
+    report["filtered_docs"] = sum(r["docs"] for r in filtered)
+    report["filtered_tokens"] = sum(r["tokens"] for r in filtered)
+    report["effective_docs"] = stage["train"]["docs"] + stage["val"]["docs"]
+    report["effective_tokens"] = stage["train"]["tokens"] + stage["val"]["tokens"]
+    report["effective_share"] = report["effective_tokens"] / report["tokens"] if report["tokens"] else 0.0
+    report["effective_is_upper_bound"] = upper_bound
+    report["waterfall"] = rows
 
 
 def _boilerplate_tokens(
@@ -187,68 +211,70 @@ def _boilerplate_tokens(
         texts = batch.text.take(mine - lo).to_pylist()
         stripped, lines = strip_lines(texts, boiler.hashes)
         _, lengths = encode_batch(enc, stripped, opts.threads)
-        removed[mine] = tokens[mine] - (lengths + 1)
+        removed[mine] = tokens[mine] - lengths  # tokens: without EOT
         for h, line in lines:
             samples.setdefault(h, line)
     return removed, samples
 
 
 def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool | None) -> dict:
+    """Filters only, from the metadata columns: no text is read, so nothing is deduplicated."""
     missing = [s.path for s in sources if "token_count" not in s.columns]
     if missing:
         raise DataprepError(f"--fast needs a token_count column, which {missing[0]} lacks; run without --fast")
-    tokens, scores, int_scores = [], [], []
+    facts = []
     bar = Progress("estimate --fast", sum(s.rows for s in sources), progress)
-    for batch in iter_batches(sources, SCORE_COLUMNS, 65536, with_text=False):
-        counts = batch.columns["token_count"]
-        if (counts < 0).any():
+    for batch in iter_batches(sources, COLUMNS, 65536, with_text=False):
+        if (batch.columns["token_count"] < 0).any():
             raise DataprepError(f"{sources[batch.source].path}: null or negative token_count")
-        tokens.append(counts + 1)
-        s, i = _scores(batch)
-        scores.append(s)
-        int_scores.append(i)
+        facts.append(_facts(batch))
         bar.update(len(batch))
     bar.done()
-    tok = np.concatenate(tokens)
-    corpus = Corpus(
-        sources=sources,
-        tokens=tok,
-        text_bytes=None,
-        score=np.concatenate(scores),
-        int_score=np.concatenate(int_scores),
-        token_count=tok - 1,
+    counts = np.concatenate([f["token_count"] for f in facts])
+    n = len(counts)
+    docs = Documents(
+        digests=np.zeros((n, 2), dtype=np.uint64),
+        has_shingles=np.zeros(n, dtype=bool),
+        tokens=counts,
+        score=np.concatenate([f["score"] for f in facts]),
+        int_score=np.concatenate([f["int_score"] for f in facts]),
+        language_score=np.concatenate([f["language_score"] for f in facts]),
+        val_key=np.ones(n),
+        is_val_source=np.zeros(n, dtype=bool),
     )
-    report = _report_head(sources, opts, None, corpus, mode="fast")
-    keep = np.ones(len(tok), dtype=bool)
-    if opts.min_score is not None:
-        keep = passes_score(corpus, opts.min_score)
+    reason = filter_reasons(docs, opts)
+    split = np.where(reason == None, "train", None).astype(object)  # noqa: E711 (elementwise)
+    passed = Decisions(reason=reason, split=split, cluster=np.full(n, -1), representative=np.full(n, -1))
+    report = _report_head(sources, opts, None, counts + 1, docs, None, counts, mode="fast")
     for key in ("exact_duplicate_docs", "exact_duplicate_tokens", "near_duplicate_docs", "near_duplicate_tokens"):
         report[key] = None
     report["boilerplate_tokens"] = None
-    report["score_filtered_docs"] = int((~keep).sum())
-    report["score_filtered_tokens"] = int(tok[~keep].sum())
-    report["effective_docs"] = int(keep.sum())
-    report["effective_tokens"] = int(tok[keep].sum())
-    report["effective_share"] = report["effective_tokens"] / report["tokens"]
-    report["effective_is_upper_bound"] = True
-    report["waterfall"] = _waterfall(report)
+    _effective(report, waterfall(docs, passed, np.where(passed.kept, counts + 1, 0)), upper_bound=True)
     report["diversity"] = None
     _add_plan(report, opts, len(sources))
     return report
 
 
-def _report_head(sources: list[Source], opts: EstimateOptions, enc, corpus: Corpus, mode: str) -> dict:
+def _report_head(sources: list[Source], opts: EstimateOptions, enc, tokens: np.ndarray, docs: Documents,
+                 text_bytes: np.ndarray | None, token_count: np.ndarray | None, mode: str) -> dict:
     schemas = sorted({s.schema_name for s in sources})
     report: dict = {
         "dataprep_version": __version__,
         "mode": mode,
         "files": [{"path": s.path, "rows": s.rows, "bytes": s.size, "schema": s.schema_name} for s in sources],
         "schema": schemas[0] if len(schemas) == 1 else "mixed",
-        "docs": int(len(corpus.tokens)),
-        "text_bytes": None if corpus.text_bytes is None else int(corpus.text_bytes.sum()),
-        "tokens": int(corpus.tokens.sum()),
+        "docs": int(len(tokens)),
+        "text_bytes": None if text_bytes is None else int(text_bytes.sum()),
+        "tokens": int(tokens.sum()),
         "tokens_source": "tokenizer" if mode == "full" else "token_count column + 1 EOT per document",
-        "token_count_column": None if corpus.token_count is None else int(corpus.token_count.sum()),
+        "token_count_column": None if token_count is None else int(token_count.sum()),
+        "rules": {
+            "min_score": opts.min_score,
+            "min_language_score": opts.min_language_score,
+            "min_tokens": opts.min_tokens,
+            "val_fraction": opts.val_fraction,
+            "strip_boilerplate": opts.strip_boilerplate,
+        },
     }
     if enc is not None:
         report["tokenizer"] = {
@@ -257,46 +283,45 @@ def _report_head(sources: list[Source], opts: EstimateOptions, enc, corpus: Corp
             "eot": enc.eot_token,
             "bin_dtype": bin_dtype(enc.n_vocab).name,
         }
-    report.update(_score_section(corpus, opts))
+    report.update(_score_section(tokens, docs, opts))
     return report
 
 
-def _score_section(corpus: Corpus, opts: EstimateOptions) -> dict:
-    present = bool((corpus.int_score >= 0).any())
-    threshold = DEFAULT_MIN_SCORE if opts.min_score is None else opts.min_score
-    if not present:
-        if opts.min_score is not None:
-            raise DataprepError("--min-score given but the input has no score or int_score column")
+def _score_section(tokens: np.ndarray, docs: Documents, opts: EstimateOptions) -> dict:
+    if not (docs.int_score >= 0).any():
         return {"score_present": False, "score_histogram": None, "min_score": None, "tokens_at_or_above_min_score": None}
+    threshold = DEFAULT_MIN_SCORE if opts.min_score is None else opts.min_score
     hist = {}
     for k in range(6):
-        sel = corpus.int_score == k
-        hist[str(k)] = {"docs": int(sel.sum()), "tokens": int(corpus.tokens[sel].sum())}
-    missing = corpus.int_score < 0
+        sel = docs.int_score == k
+        hist[str(k)] = {"docs": int(sel.sum()), "tokens": int(tokens[sel].sum())}
+    missing = docs.int_score < 0
     if missing.any():
-        hist["none"] = {"docs": int(missing.sum()), "tokens": int(corpus.tokens[missing].sum())}
-    ok = passes_score(corpus, threshold)
+        hist["none"] = {"docs": int(missing.sum()), "tokens": int(tokens[missing].sum())}
+    ok = passes_min_score(docs.score, docs.int_score, threshold)
     return {
         "score_present": True,
         "score_histogram": hist,
         "min_score": threshold,
         "docs_at_or_above_min_score": int(ok.sum()),
-        "tokens_at_or_above_min_score": int(corpus.tokens[ok].sum()),
+        "tokens_at_or_above_min_score": int(tokens[ok].sum()),
     }
 
 
-def _dedup_section(corpus: Corpus, d: Duplicates, lsh: LSHParams) -> dict:
+def _dedup_section(tokens: np.ndarray, d: Decisions, lsh: LSHParams) -> dict:
     bands, rows = lsh.bands_rows
     sizes = d.cluster_sizes()
     bins = {}
     for lo, hi in CLUSTER_SIZE_BINS:
         name = str(lo) if lo == hi else (f"{lo}-{hi}" if hi else f"{lo}+")
         bins[name] = int(((sizes >= lo) & (sizes <= (hi or np.inf))).sum())
+    exact = d.reason == "exact-dup"
+    near = (d.reason == "near-dup") | (d.reason == "val-contamination")
     return {
-        "exact_duplicate_docs": int(d.exact.sum()),
-        "exact_duplicate_tokens": int(corpus.tokens[d.exact].sum()),
-        "near_duplicate_docs": int(d.near.sum()),
-        "near_duplicate_tokens": int(corpus.tokens[d.near].sum()),
+        "exact_duplicate_docs": int(exact.sum()),
+        "exact_duplicate_tokens": int(tokens[exact].sum()),
+        "near_duplicate_docs": int(near.sum()),
+        "near_duplicate_tokens": int(tokens[near].sum()),
         "near_duplicate_clusters": int(len(sizes)),
         "largest_cluster": int(sizes.max()) if len(sizes) else 0,
         "cluster_sizes": bins,
@@ -323,19 +348,6 @@ def _boilerplate_section(boiler: Boilerplate, removed: np.ndarray, docs: np.ndar
             {"line": samples.get(int(boiler.hashes[i]), ""), "docs": int(boiler.doc_counts[i])} for i in order
         ],
     }
-
-
-def _waterfall(r: dict) -> list[dict]:
-    steps = [("raw", 0), ("exact duplicates", r["exact_duplicate_tokens"]), ("near duplicates", r["near_duplicate_tokens"])]
-    steps += [("boilerplate lines", r["boilerplate_tokens"]), ("score filter", r["score_filtered_tokens"])]
-    out, left = [], r["tokens"]
-    for name, minus in steps:
-        if minus is None:
-            continue
-        left -= minus
-        out.append({"stage": name, "removed": minus, "tokens": left})
-    out.append({"stage": "effective", "removed": 0, "tokens": left})
-    return out
 
 
 def _add_plan(report: dict, opts: EstimateOptions, shards: int) -> None:

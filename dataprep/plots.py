@@ -34,14 +34,16 @@ def plot_estimate(report: dict, path: str | Path) -> None:
     """Token waterfall (left) and edu-score histogram (right) of an estimate report."""
     from matplotlib.figure import Figure
 
+    from dataprep.decide import tokens_left  # here: the trainer imports this module and needs no dedup code
+
     path = check_figure_path(path, "--plot")
     fig = Figure(figsize=(12, 4.5))
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    steps = report["waterfall"]
-    names = [s["stage"] for s in steps]
-    left.bar(names, [s["tokens"] / 1e6 for s in steps], color=["#4c72b0"] + ["#dd8452"] * (len(steps) - 2) + ["#55a868"])
-    for i, s in enumerate(steps):
-        left.annotate(f"{s['tokens'] / report['tokens']:.0%}", (i, s["tokens"] / 1e6), ha="center", va="bottom")
+    steps = tokens_left(report["waterfall"])
+    names = [stage for stage, _, _ in steps]
+    left.bar(names, [t / 1e6 for _, _, t in steps], color=["#4c72b0"] + ["#dd8452"] * (len(steps) - 2) + ["#55a868"])
+    for i, (_, _, t) in enumerate(steps):
+        left.annotate(f"{t / max(report['tokens'], 1):.0%}", (i, t / 1e6), ha="center", va="bottom")
     left.set_ylabel("tokens (millions)")
     left.set_title("tokens left after each stage")
     left.tick_params(axis="x", rotation=20)

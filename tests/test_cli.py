@@ -150,7 +150,6 @@ def test_flipped_bytes_never_give_a_traceback(capsys, tmp_path, edu_shard):
         (["--params", "12X", "--tokens", "1B"], ["cannot read --params"]),
         (["--params", "124M", "--tokens", "1B", "--iters", "10"], ["not both"]),
         (["--params", "124M", "--batch-size", "0", "--iters", "5"], ["--batch-size must be positive"]),
-        (["--min-score", "3", "--fast"], []),
         (["--threshold", "1.5"], ["--threshold"]),
         (["--plot", "/no/such/dir/x.png"], ["does not exist"]),
     ],

@@ -1,6 +1,7 @@
 import numpy as np
 
-from dataprep.dedup import cluster_keep, connected_components, exact_duplicates, find_duplicates, lsh_edges
+from dataprep.decide import BandsInMemory, Documents, Rules, decide
+from dataprep.dedup import cluster_keep, connected_components, exact_duplicates, lsh_edges
 
 from reference import union_find_labels
 
@@ -38,13 +39,17 @@ def test_keep_rule_highest_score_then_first():
     assert cluster_keep(labels, score).tolist() == [False, True, False, False, True, True]
 
 
-def test_find_duplicates_separates_exact_and_near():
+def test_decide_separates_exact_and_near():
     digests = np.array([[1, 1], [1, 1], [2, 2], [3, 3], [4, 4]], dtype=np.uint64)
     bands = np.array([[10], [10], [10], [11], [12]], dtype=np.uint64)
-    has = np.array([True, True, True, True, False])
-    score = np.array([1.0, 1.0, 3.0, 0.0, 0.0])
-    d = find_duplicates(digests, bands, has, score)
-    assert d.exact.tolist() == [False, True, False, False, False]
-    assert d.near.tolist() == [True, False, False, False, False]  # doc 2 outranks doc 0
+    n = len(digests)
+    docs = Documents(
+        digests=digests, has_shingles=np.array([True, True, True, True, False]), tokens=np.full(n, 5),
+        score=np.array([1.0, 1.0, 3.0, 0.0, 0.0]), int_score=np.full(n, -1), language_score=np.full(n, np.nan),
+        val_key=np.full(n, 0.5), is_val_source=np.zeros(n, dtype=bool),
+    )
+    d = decide(docs, Rules(min_score=None, val_fraction=0), BandsInMemory(bands), np.zeros(n, dtype=bool))
+    assert d.reason.tolist() == ["near-dup", "exact-dup", None, None, None]  # doc 2 outranks doc 0
     assert d.kept.tolist() == [False, False, True, True, True]
+    assert d.representative.tolist() == [2, 2, 2, 3, 4]
     assert d.cluster_sizes().tolist() == [2]

@@ -21,7 +21,7 @@ def edu(edu_shard):
     texts = pq.read_table(path)["text"].to_pylist()
     enc = get_encoding()
     tokens = np.array([len(t) + 1 for t in enc.encode_ordinary_batch(texts)])
-    opts = EstimateOptions()
+    opts = EstimateOptions(min_score=None, val_fraction=0)  # every planted copy counts: no filter, no val split
     m = measure(open_sources([str(path)]), opts, progress=False)
     return path, truth, texts, tokens, m, full_report(m, opts)
 
@@ -37,8 +37,9 @@ def test_token_count_is_exact_with_one_eot_per_document(edu):
 def test_exact_duplicates_are_the_planted_copies(edu):
     path, truth, texts, tokens, m, r = edu
     planted = [i for i, k in enumerate(truth.kind) if k == "exact"]
-    assert np.flatnonzero(m.duplicates.exact).tolist() == planted
-    assert m.duplicates.exact_of[planted].tolist() == [truth.source[i] for i in planted]
+    d = m.decisions
+    assert np.flatnonzero(d.reason == "exact-dup").tolist() == planted
+    assert d.cluster[planted].tolist() == d.cluster[[truth.source[i] for i in planted]].tolist()
     assert r["exact_duplicate_docs"] == len(planted)
     assert r["exact_duplicate_tokens"] == int(tokens[planted].sum())
     # Independent check on the texts themselves.
@@ -53,10 +54,10 @@ def test_exact_duplicates_are_the_planted_copies(edu):
 
 def test_near_copies_found_and_unrelated_never_merged(edu):
     path, truth, texts, tokens, m, r = edu
-    cluster = m.duplicates.cluster
+    cluster = m.decisions.cluster
     family = [i if k == "original" else s for i, (k, s) in enumerate(zip(truth.kind, truth.source))]
     members = defaultdict(set)
-    for i in np.flatnonzero(~m.duplicates.exact):
+    for i in np.flatnonzero(m.decisions.reason != "exact-dup"):
         members[cluster[i]].add(family[i])
     assert all(len(f) == 1 for f in members.values()), "a cluster joined unrelated documents"
 
@@ -70,7 +71,7 @@ def test_near_copies_found_and_unrelated_never_merged(edu):
             found += cluster[i] == cluster[truth.source[i]]
     assert high >= 50
     assert found / high >= 0.95
-    removed = m.duplicates.near
+    removed = m.decisions.reason == "near-dup"
     assert r["near_duplicate_docs"] == int(removed.sum())
     assert r["near_duplicate_tokens"] == int(tokens[removed].sum())
     assert sum(r["cluster_sizes"].values()) == r["near_duplicate_clusters"]
@@ -79,9 +80,9 @@ def test_near_copies_found_and_unrelated_never_merged(edu):
 def test_keep_rule_keeps_highest_score_in_each_cluster(edu):
     path, truth, texts, tokens, m, r = edu
     score = pq.read_table(path)["score"].to_numpy()
-    d = m.duplicates
-    for label in np.unique(d.cluster[d.near]):
-        idx = np.flatnonzero((d.cluster == label) & ~d.exact)
+    d = m.decisions
+    for label in np.unique(d.cluster[d.reason == "near-dup"]):
+        idx = np.flatnonzero((d.cluster == label) & (d.reason != "exact-dup"))
         best = idx[np.lexsort((idx, -score[idx]))[0]]
         assert d.kept[idx].tolist() == (idx == best).tolist()
 
@@ -107,7 +108,7 @@ def _normalized_lines(texts: list[str]) -> list[list[str]]:
 
 def test_boilerplate_lines_and_tokens(edu):
     path, truth, texts, tokens, m, r = edu
-    kept = np.flatnonzero(m.duplicates.kept)
+    kept = np.flatnonzero(m.decisions.kept)
     norm = _normalized_lines([texts[i] for i in kept])
     df = Counter()
     for lines in norm:
@@ -133,24 +134,32 @@ def test_boilerplate_lines_and_tokens(edu):
 def test_waterfall_and_effective_tokens(edu):
     path, truth, texts, tokens, m, r = edu
     w = {s["stage"]: s for s in r["waterfall"]}
-    assert w["raw"]["tokens"] == r["tokens"]
-    assert w["exact duplicates"]["removed"] == r["exact_duplicate_tokens"]
-    assert w["effective"]["tokens"] == r["effective_tokens"]
-    assert r["effective_tokens"] == (
-        r["tokens"] - r["exact_duplicate_tokens"] - r["near_duplicate_tokens"] - r["boilerplate_tokens"]
-    )
-    assert r["score_filtered_tokens"] == 0  # no --min-score: the mix is reported, nothing filtered
+    assert w["input"]["tokens"] == r["tokens"]
+    assert w["exact-dup"]["tokens"] == r["exact_duplicate_tokens"]
+    assert w["near-dup"]["tokens"] == r["near_duplicate_tokens"]
+    assert w["score"]["docs"] == 0 and w["boilerplate stripped"]["tokens"] == 0  # no filter, nothing stripped
+    assert r["effective_tokens"] == r["tokens"] - r["exact_duplicate_tokens"] - r["near_duplicate_tokens"]
+    assert r["effective_docs"] == len(texts) - r["exact_duplicate_docs"] - r["near_duplicate_docs"]
 
 
-def test_min_score_filters_effective_tokens(edu_shard):
+def test_strip_boilerplate_takes_its_tokens_from_the_effective_ones(edu):
+    path, truth, texts, tokens, m, r = edu
+    opts = EstimateOptions(min_score=None, val_fraction=0, strip_boilerplate=True)
+    stripped = full_report(m, opts)
+    assert stripped["effective_tokens"] == r["effective_tokens"] - r["boilerplate_tokens"]
+    assert stripped["effective_docs"] == r["effective_docs"]
+
+
+def test_min_score_filters_first(edu_shard):
     path, truth = edu_shard
     r = estimate([str(path)], EstimateOptions(min_score=3), progress=False)
     table = pq.read_table(path)
-    low = np.flatnonzero(table["int_score"].to_numpy() < 3)
-    assert 0 < r["score_filtered_docs"] <= len(low)
-    assert r["effective_tokens"] == r["tokens"] - sum(
-        r[k] for k in ("exact_duplicate_tokens", "near_duplicate_tokens", "boilerplate_tokens", "score_filtered_tokens")
-    )
+    low = table["int_score"].to_numpy() < 3
+    tokens = table["token_count"].to_numpy() + 1
+    assert r["filtered_docs"] == int(low.sum()) and r["filtered_tokens"] == int(tokens[low].sum())
+    removed = r["filtered_tokens"] + r["exact_duplicate_tokens"] + r["near_duplicate_tokens"]
+    assert r["effective_tokens"] == r["tokens"] - removed
+    assert estimate([str(path)], EstimateOptions(), progress=False)["effective_tokens"] == r["effective_tokens"]
 
 
 def test_score_histogram_matches_columns(edu):
@@ -178,12 +187,14 @@ def test_diversity_close_to_exact_count(edu):
 
 def test_fast_mode_reads_metadata_only(edu):
     path, truth, texts, tokens, m, r = edu
-    f = estimate([str(path)], EstimateOptions(fast=True), progress=False)
+    f = estimate([str(path)], EstimateOptions(fast=True, min_score=None), progress=False)
     assert f["mode"] == "fast"
     assert f["tokens"] == r["tokens"]
     assert f["score_histogram"] == r["score_histogram"]
     assert f["near_duplicate_docs"] is None and f["effective_is_upper_bound"]
     assert f["effective_tokens"] == f["tokens"]
+    filtered = estimate([str(path)], EstimateOptions(fast=True), progress=False)  # the default score filter
+    assert filtered["effective_tokens"] == r["tokens_at_or_above_min_score"]
 
 
 def test_report_is_deterministic(edu_shard):
@@ -206,11 +217,12 @@ def test_several_files_together_find_cross_file_copies(tmp_path):
     from dataprep.synth import SynthConfig, generate
 
     truth = generate(tmp_path / "d", SynthConfig(docs=200, shards=3, seed=9, exact_rate=0.1, near_rate=0.0))
+    opts = EstimateOptions(min_score=None)
     cross = sum(1 for i, (k, s) in enumerate(zip(truth.kind, truth.source)) if k == "exact" and s // 200 != i // 200)
     assert cross > 0
-    whole = estimate([str(tmp_path / "d")], EstimateOptions(), progress=False)
+    whole = estimate([str(tmp_path / "d")], opts, progress=False)
     assert whole["exact_duplicate_docs"] == truth.kind.count("exact")
-    per_file = sum(estimate([f], EstimateOptions(), progress=False)["exact_duplicate_docs"] for f in truth.files)
+    per_file = sum(estimate([f], opts, progress=False)["exact_duplicate_docs"] for f in truth.files)
     assert per_file == truth.kind.count("exact") - cross
-    globbed = estimate([str(tmp_path / "d" / "*.parquet")], EstimateOptions(), progress=False)
+    globbed = estimate([str(tmp_path / "d" / "*.parquet")], opts, progress=False)
     assert globbed == whole

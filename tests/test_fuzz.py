@@ -93,11 +93,11 @@ def assert_one_clear_line(r: fz.Run, *words: str) -> None:
         assert w in lines[0], (w, lines[0])
 
 
-def test_build_refuses_an_id_that_is_not_utf8(tmp_path):
+def test_estimate_and_build_refuse_an_id_that_is_not_utf8(tmp_path):
     ids = pa.array([b"a", b"b", b"caf\xe9"], pa.binary()).view(pa.string())  # written without validation
     path = tmp_path / "ids.parquet"
     pq.write_table(pa.table({"text": ["one doc", "two doc", "three doc"], "id": ids}), path)
-    assert run(*fz.estimate_cmd(path)).code == 0  # estimate never reads ids
+    assert_one_clear_line(run(*fz.estimate_cmd(path)), "id at row 2", "UTF-8")  # ids pick the val split
     assert_one_clear_line(run(*fz.build_cmd(path, tmp_path / "out")), "id at row 2", "UTF-8")
     assert not (tmp_path / "out" / "meta.json").exists()
 
