@@ -93,12 +93,15 @@ def run_build(args) -> int:
     )
     inputs = _inputs(args)
     shards = args.shards if args.input else None  # the hub fetch already took the first N
+    stats: dict = {}
     meta = build(inputs, args.out, opts, shards=shards, workers=args.workers, overwrite=args.overwrite,
-                 progress=False if args.json else None, engine=args.engine, ray_address=args.ray_address)
+                 progress=False if args.json else None, stats=stats, engine=args.engine, ray_address=args.ray_address)
     if args.json:
         print(json.dumps(meta, indent=2))
     else:
         from dataprep.storage import Store
 
+        if stats.get("up_to_date"):
+            print(f"{args.out} is up to date: it already holds this build (same inputs and options); nothing was redone\n")
         print(Store(args.out).read_bytes("report.md").decode())
     return 0

@@ -8,6 +8,7 @@ user's file becomes a ``DataprepError`` naming the file.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 from collections.abc import Iterator
@@ -62,31 +63,38 @@ class Batch:
         return self.text.to_pylist()
 
 
-def resolve_paths(paths: list[str]) -> list[str]:
+def resolve_paths(paths: list[str], exclude: str | os.PathLike | None = None) -> list[str]:
     """Files named, parquet files under directories, glob matches; each sorted, in argument order.
 
-    Paths may be URLs (``s3://bucket/dir``, ``hf://datasets/...``): fsspec lists them.
+    Paths may be URLs (``s3://bucket/dir``, ``hf://datasets/...``): fsspec lists them. Files under
+    ``exclude`` (a build's own output directory) are left out of directories and globs, and refused
+    when named: a build would otherwise read its manifest and work files as inputs on a rerun.
     """
     if not paths:
         raise DataprepError("no input given")
+    inside = _inside(exclude) if exclude is not None else (lambda p: False)
     out: list[str] = []
     for p in paths:
         if is_url(p):
-            out.extend(_resolve_url(p))
+            hits = _resolve_url(p)
         elif any(c in p for c in "*?["):
-            hits = sorted(h for h in glob.glob(p, recursive=True) if os.path.isfile(h))
+            hits = sorted(h for h in _glob(p) if os.path.isfile(h))
             if not hits:
                 raise DataprepError(f"no file matches {p}")
-            out.extend(hits)
         elif os.path.isdir(p):
             hits = sorted(str(h) for h in Path(p).rglob("*.parquet") if h.is_file())
             if not hits:
                 raise DataprepError(f"no .parquet file in directory {p}")
-            out.extend(hits)
         elif os.path.isfile(p):
-            out.append(p)
+            if inside(p):
+                raise DataprepError(f"{p} lies inside the output directory {exclude}; a build does not read its own output")
+            hits = [p]
         else:
             raise DataprepError(f"no such file or directory: {p}")
+        kept = [h for h in hits if not inside(h)]
+        if hits and not kept:
+            raise DataprepError(f"{p} holds no input outside the output directory {exclude}")
+        out.extend(kept)
     seen: set[str] = set()
     unique = []
     for p in out:
@@ -95,6 +103,59 @@ def resolve_paths(paths: list[str]) -> list[str]:
             seen.add(key)
             unique.append(p)
     return unique
+
+
+def _inside(directory: str | os.PathLike):
+    """A test: does a path lie under ``directory`` (resolved, so symlinks and relative paths agree)?"""
+    def key(p: str) -> str:
+        return str(p).rstrip("/") if is_url(p) else os.path.realpath(p)
+
+    root = key(str(directory))
+    return lambda p: is_url(p) == is_url(str(directory)) and key(p).startswith(root + "/")
+
+
+def _glob(pattern: str) -> list[str]:
+    """``glob.glob(pattern, recursive=True)``, except that ``**`` never descends into a symlinked directory.
+
+    glob follows them: two links to ``.`` make the walk exponential and it never ends. Like glob,
+    wildcards do not match names starting with a dot unless the pattern part does.
+    """
+    if "**" not in pattern:
+        return glob.glob(pattern)  # without ** the walk is as deep as the pattern: it ends
+    first, *rest = pattern.split(os.sep)
+    base, parts = (os.sep, rest) if first == "" else ("", [first, *rest])  # "" : relative to here
+    found: set[str] = set()
+    _walk(base, [q for q in parts if q], found)
+    return sorted(found)
+
+
+def _walk(base: str, parts: list[str], found: set[str]) -> None:
+    def child(name: str) -> str:
+        return os.path.join(base, name) if base else name  # the pattern's own spelling ("./in/...")
+
+    if not parts:
+        found.add(base)
+        return
+    head, rest = parts[0], parts[1:]
+    if head == "**":
+        _walk(base, rest, found)  # ** matches no directory at all ...
+        for name in _names(base or os.curdir, hidden=False):  # ... or one more, never through a symlink
+            sub = child(name)
+            if os.path.isdir(sub) and not os.path.islink(sub):
+                _walk(sub, parts, found)
+    elif glob.has_magic(head):
+        for name in fnmatch.filter(_names(base or os.curdir, hidden=head.startswith(".")), head):
+            _walk(child(name), rest, found)
+    elif os.path.lexists(child(head)):
+        _walk(child(head), rest, found)
+
+
+def _names(directory: str, hidden: bool) -> list[str]:
+    try:
+        names = os.listdir(directory)
+    except OSError:  # not a directory, or unreadable: nothing matches below it
+        return []
+    return [n for n in names if hidden or not n.startswith(".")]
 
 
 def _resolve_url(url: str) -> list[str]:
