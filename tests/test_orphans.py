@@ -41,6 +41,13 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def alive(pid: int) -> bool:
     stat = Path(f"/proc/{pid}/stat")
     try:
@@ -75,14 +82,17 @@ def test_workers_die_with_a_killed_main_process_and_write_nothing_after(two_corp
         assert proc.poll() is None, "the build ended before a worker started"
         time.sleep(0.2)
         workers = descendants(proc.pid)  # pool workers and multiprocessing's resource tracker
-        assert len(workers) >= 3, workers  # two workers and the resource tracker
+        trackers = {p for p in workers if "resource_tracker" in cmdline(p)}
+        assert len(trackers) == 1 and len(workers - trackers) >= 2, {p: cmdline(p) for p in workers}
         proc.send_signal(signal.SIGKILL)  # the main process alone
         proc.wait()
         shutil.rmtree(out)  # the user cleans up after the failed build
         deadline = time.time() + 10
         while any(alive(p) for p in workers) and time.time() < deadline:
             time.sleep(0.05)
-        assert not any(alive(p) for p in workers), "workers outlived the build that started them"
+        assert not any(alive(p) for p in workers - trackers), "workers outlived the build that started them"
+        # The tracker ends once every process holding its pipe (the build and its workers) is gone.
+        assert not any(alive(p) for p in trackers), "the resource tracker outlived the build"
         time.sleep(0.5)
         assert not out.exists(), "a worker wrote into --out after its build was gone"
     finally:
