@@ -56,7 +56,7 @@ class Corpus:
     text_bytes: np.ndarray | None
     score: np.ndarray  # float64, NaN where absent
     int_score: np.ndarray  # int64, -1 where absent
-    token_count: np.ndarray | None  # the parquet column, when every file has it
+    token_count: np.ndarray | None  # the parquet column, when every document has a value
 
 
 def _scores(batch) -> tuple[np.ndarray, np.ndarray]:
@@ -125,7 +125,9 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
         text_bytes=np.concatenate([s.text_bytes for s in scans]),
         score=np.concatenate(scores),
         int_score=np.concatenate(int_scores),
-        token_count=None if any(c is None for c in counts) else np.concatenate(counts),
+        # Shown beside the exact count only when every document has one (nulls read as -1; the
+        # reader refuses negative counts), so that the sum is never quietly short.
+        token_count=None if any(c is None or (c < 0).any() for c in counts) else np.concatenate(counts),
     )
     duplicates = find_duplicates(
         np.concatenate([s.digests for s in scans]),
@@ -201,8 +203,10 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
     bar = Progress("estimate --fast", sum(s.rows for s in sources), progress)
     for batch in iter_batches(sources, SCORE_COLUMNS, 65536, with_text=False):
         counts = batch.columns["token_count"]
-        if (counts < 0).any():
-            raise DataprepError(f"{sources[batch.source].path}: null or negative token_count")
+        if (counts < 0).any():  # -1: null (the reader refuses negative counts)
+            row = batch.first_row + int(np.flatnonzero(counts < 0)[0])
+            raise DataprepError(f"{sources[batch.source].path}: token_count is null at row {row}; --fast needs "
+                                "a count for every document: run without --fast")
         tokens.append(counts + 1)
         s, i = _scores(batch)
         scores.append(s)
