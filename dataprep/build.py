@@ -45,6 +45,9 @@ from dataprep.workdir import OutputDir, fingerprint
 PRODUCED = ("train.bin", "val.bin", "val_bands.npy", "manifest.parquet", "report.md", "meta.json", "dataprep_*_*.bin")
 OPTIONAL_COLUMNS = ("score", "int_score", "language_score", "id")
 REASONS = ("score", "language-score", "min-tokens", "exact-dup", "near-dup", "val-contamination", "val-overlap")
+# The least val a build writes: one training window of the GPT-2 presets (block_size 1024, plus the
+# next token as the last target). An empty or shorter val.bin only failed later, in train.
+MIN_VAL_TOKENS = 1025
 
 
 @dataclass
@@ -346,7 +349,12 @@ def _report_md(meta: dict) -> str:
     lines += ["| stage | docs | tokens |", "|---|---:|---:|"]
     lines += [f"| {r['stage']} | {r['docs']:,} | {r['tokens']:,} |" for r in meta["waterfall"]]
     lines += ["", f"train.bin: {meta['train_tokens']:,} tokens in {meta['train_docs']:,} documents"]
-    lines += [f"val.bin: {meta['val_tokens']:,} tokens in {meta['val_docs']:,} documents", ""]
+    lines += [f"val.bin: {meta['val_tokens']:,} tokens in {meta['val_docs']:,} documents"]
+    if meta.get("val_floor"):
+        floor = meta["val_floor"]
+        lines += [f"val candidates: the {floor['took']:,} documents with the smallest id hashes, the floor for a "
+                  f"small corpus (--val-fraction {meta['options']['val_fraction']:g} gave {floor['fraction_gave']:,})"]
+    lines += [""]
     lsh = meta["options"]["lsh"]
     lines += [f"near duplicates: MinHash {lsh['num_perm']} permutations, {lsh['ngram']}-word shingles, "
               f"threshold {lsh['threshold']}; files: {', '.join(meta['files'].get('llmc', [])) or 'train.bin, val.bin'}", ""]
@@ -423,6 +431,9 @@ def build(
         try:
             meta = _run(od.outputs, od.work, sources, identities, len(paths), opts, enc, runner, progress, stats,
                         lap, print_)
+        except ValSplitError:
+            od.finish()  # the rerun changes the split options: scans kept under these would only block it
+            raise
         finally:
             runner.close()
         od.finish()
@@ -455,6 +466,30 @@ def _check_val_bin_outside(val_bin: str, out) -> None:
         )
 
 
+class ValSplitError(DataprepError):
+    """The validation split would be unusable; the options that make it must change."""
+
+
+def _check_val_split(c: Corpus, d: Decisions, stripped: dict, opts: BuildOptions) -> None:
+    """Refuse a val split shorter than one training window, before anything is written."""
+    if opts.val_bin or (not opts.val_from and opts.val_fraction == 0):  # reused, or none on purpose
+        return
+    val = np.flatnonzero(d.split == "val")
+    tokens = sum(len(stripped[k]) if k in stripped else int(c.tokens[k]) for k in val.tolist()) + len(val)
+    if tokens >= MIN_VAL_TOKENS:
+        return
+    if opts.val_from:
+        made, advice = "the --val-from files give", "give more or longer --val-from files"
+    else:
+        made, advice = (f"--val-fraction {opts.val_fraction:g} gives",
+                        "raise --val-fraction, or take val from other files with --val-from")
+    raise ValSplitError(
+        f"{made} a validation split of {len(val)} document(s), {tokens:,} tokens once near-duplicates of "
+        f"train are dropped: less than one 1,024-token training window ({MIN_VAL_TOKENS:,} tokens); {advice}, "
+        "or reuse a val.bin with --val-bin (--val-fraction 0 builds without a val split)"
+    )
+
+
 def _run(store: Store, work: Store, sources, identities, n_train, opts, enc, engine, progress, stats, lap,
          print_) -> dict:
     scan_dirs = _scan_all(sources, identities, work, opts, engine, progress)
@@ -470,6 +505,7 @@ def _run(store: Store, work: Store, sources, identities, n_train, opts, enc, eng
     decisions = decide(corpus, opts, val_bands, engine)
     lap("decide")
     stripped, boiler = _stripped_tokens(corpus, decisions, sources, opts, enc) if opts.strip_boilerplate else ({}, None)
+    _check_val_split(corpus, decisions, stripped, opts)
     written = _write_bins(store, corpus, decisions, stripped, opts, enc, progress)
     is_val = decisions.split == "val"
     if not opts.val_bin:
@@ -493,6 +529,7 @@ def _run(store: Store, work: Store, sources, identities, n_train, opts, enc, eng
         "sources": infos[:n_train],
         "val_sources": infos[n_train:],
         "val_reused": val_info or None,
+        "val_floor": decisions.val_floor,
         "boilerplate": boiler,
         "waterfall": _waterfall(corpus, decisions, written),
     }

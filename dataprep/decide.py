@@ -84,12 +84,20 @@ def _id_hash_fraction(ids: list, digests: np.ndarray) -> np.ndarray:
     return out
 
 
+# The validation split's floor. --val-fraction's default (0.0005) suits billions of tokens; on a
+# small corpus it gave no val document at all, and training then failed. So val takes at least
+# MIN_VAL_DOCS of the documents that may go to val, but never more than MAX_VAL_SHARE of them.
+MIN_VAL_DOCS = 100
+MAX_VAL_SHARE = 0.1
+
+
 @dataclass
 class Decisions:
     reason: np.ndarray  # object array: None for kept documents
     split: np.ndarray  # object array: "train", "val" or None
     cluster: np.ndarray  # int64 cluster label (smallest member), -1 for filtered documents
     representative: np.ndarray  # int64 kept document of the cluster, -1 when none
+    val_floor: dict | None = None  # when the floor raised the val candidates: {"fraction_gave", "took"}
 
 
 def decide(c: Corpus, opts, val_bands: np.ndarray | None, engine) -> Decisions:
@@ -124,13 +132,14 @@ def decide(c: Corpus, opts, val_bands: np.ndarray | None, engine) -> Decisions:
             overlap[c.work.load_array(r["overlap"])] = True
     reason[overlap] = "val-overlap"
 
+    member = passing & ~exact & ~overlap
+    floor = None
     if opts.val_bin:
         is_val = np.zeros(n, dtype=bool)
     elif opts.val_from:
         is_val = c.is_val_source.copy()
     else:
-        is_val = _id_hash_fraction(c.ids, c.digests) < opts.val_fraction
-    member = passing & ~exact & ~overlap
+        is_val, floor = val_candidates(_id_hash_fraction(c.ids, c.digests), opts.val_fraction, member)
     has_train = np.zeros(n, dtype=bool)
     has_train[cluster[member & ~is_val]] = True
     contaminated = member & is_val & has_train[cluster]
@@ -148,6 +157,22 @@ def decide(c: Corpus, opts, val_bands: np.ndarray | None, engine) -> Decisions:
     kept_of[cluster[keep]] = ids[keep]
     group = np.where(passing, cluster[exact_of], -1)
     representative = np.where(group >= 0, kept_of[np.maximum(group, 0)], -1)
-    return Decisions(reason=reason, split=split, cluster=group, representative=representative)
+    return Decisions(reason=reason, split=split, cluster=group, representative=representative, val_floor=floor)
+
+
+def val_candidates(fraction_of: np.ndarray, fraction: float, member: np.ndarray) -> tuple[np.ndarray, dict | None]:
+    """Documents whose id hash falls below ``fraction``, or, when that is fewer than the floor
+    (MIN_VAL_DOCS, at most MAX_VAL_SHARE of the ``member`` documents), the floor's count of members
+    with the smallest hashes: the same rule with the fraction raised just enough, so a larger
+    corpus that reaches the floor keeps these documents in val. ``fraction`` 0 asks for no val.
+    """
+    is_val = fraction_of < fraction
+    floor = min(MIN_VAL_DOCS, int(MAX_VAL_SHARE * np.count_nonzero(member)))
+    have = int(np.count_nonzero(is_val & member))
+    if fraction == 0 or have >= floor:
+        return is_val, None
+    threshold = np.sort(fraction_of[member])[floor - 1]
+    return is_val | (fraction_of <= threshold), {"fraction_gave": have, "took": floor}
+
 
 

@@ -7,9 +7,11 @@ a scan reused for other bytes, a build reading its own output, a finished build 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -207,3 +209,61 @@ def test_the_same_build_from_another_directory_is_up_to_date(capsys, corpus, tmp
     assert code == 0, err
     assert "up to date" in stdout
     assert contents(out) == before and {n: (out / n).stat().st_mtime_ns for n in OUTPUTS} == stamps
+
+
+# ---------------------------------------------------------------- a usable val split, a bounded download
+
+
+def test_a_small_corpus_gets_a_val_split_of_at_least_the_floor(capsys, tmp_path):
+    from dataprep.build import MIN_VAL_TOKENS
+    from dataprep.decide import MAX_VAL_SHARE, MIN_VAL_DOCS
+
+    src = tmp_path / "small.parquet"
+    generate(src, SynthConfig(docs=400, seed=83, exact_rate=0.0, near_rate=0.0))  # no copies: every doc may be val
+    out = tmp_path / "out"
+    # The default --val-fraction (0.0005) used to give this corpus no val document: an empty val.bin.
+    code = main(["build", "--input", str(src), "--out", str(out), "--workers", "1", "--no-score-filter", "--json"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    meta = json.loads(stdout)
+    floor = min(MIN_VAL_DOCS, int(MAX_VAL_SHARE * 400))
+    assert meta["val_floor"]["took"] == floor and meta["val_floor"]["fraction_gave"] < floor
+    assert meta["val_docs"] == floor and meta["val_tokens"] >= MIN_VAL_TOKENS
+    assert len(np.fromfile(out / "val.bin", dtype=np.uint16)) == meta["val_tokens"]
+    assert "the floor for a small corpus" in (out / "report.md").read_text()
+
+
+def test_a_val_split_under_one_training_window_is_refused_with_advice(capsys, tmp_path):
+    src = tmp_path / "tiny.parquet"
+    generate(src, SynthConfig(docs=30, seed=84, mean_words=40))
+    out = tmp_path / "out"
+    argv = ["build", "--input", str(src), "--out", str(out), "--workers", "1", "--no-score-filter", "--json"]
+    line = one_line(main(argv), capsys.readouterr()[1], "--val-fraction 0.0005 gives", "training window",
+                    "--val-from")
+    assert "raise --val-fraction" in line
+    assert not (out / "meta.json").exists() and not (out / "val.bin").exists()
+    # The advice can be followed in the same directory, without --overwrite.
+    code = main([*argv, "--val-fraction", "0.9"])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(stdout)["val_tokens"] >= dataprep.build.MIN_VAL_TOKENS
+    # Asked for no val at all: built, and said so by the empty val.bin the user chose.
+    none = tmp_path / "none"
+    code = main([*argv[:4], str(none), *argv[5:], "--val-fraction", "0"])
+    assert code == 0, capsys.readouterr()[1]
+    assert (none / "val.bin").stat().st_size == 0
+
+
+def test_a_hub_build_without_a_size_is_refused_before_any_download(capsys, tmp_path, monkeypatch):
+    import dataprep.hub
+
+    def fetch(**kwargs):
+        raise AssertionError(f"fetched {kwargs}")
+
+    monkeypatch.setattr(dataprep.hub, "fetch_shards", fetch)
+    out = tmp_path / "out"
+    for extra in ([], ["--dataset", "someone/corpus", "--subset", "data"]):
+        line = one_line(main(["build", "--out", str(out), *extra]), capsys.readouterr()[1], "--shards N",
+                        "would be downloaded")
+        assert ("someone/corpus/data" if extra else "HuggingFaceFW/fineweb-edu/sample/100BT") in line
+    assert not out.exists()
