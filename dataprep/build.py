@@ -149,8 +149,9 @@ def input_identity(path: str) -> tuple:
     """What makes an input the same input: resolved path, size and sha256 of the bytes.
 
     Size and mtime are not enough: a file rewritten with other bytes of the same size and its mtime
-    set back passed for the old one. Hashing costs one read of the file, under 1% of its scan
-    (docs/reliability.md). URLs: size and ETag (or modification time) from the listing.
+    set back passed for the old one. Hashing costs one read of the file, about 1% of its scan
+    (docs/reliability.md); the scan reads it once more to check the bytes it scanned. URLs: size
+    and ETag (or modification time) from the listing.
     """
     try:
         if is_url(path):
