@@ -420,7 +420,8 @@ def _reads(meta: pq.FileMetaData, read: list[str], batch_rows: int) -> Iterator[
     per-batch work each (1.6 ms a row); a run of them is one read and one batch. Rows per batch
     follow the run's bytes per row, so that a batch of large documents is not decoded 2048 at once.
     """
-    leaves = [j for j in range(meta.num_columns) if meta.schema.column(j).path.split(".")[0] in read]
+    leaves = [j for j in range(meta.num_columns)
+              if any(_leaf_of(meta.schema.column(j).path, c) for c in read)]
     run: list[int] = []
     rows = size = largest = largest_group = 0
     for g in range(meta.num_row_groups):
@@ -436,6 +437,11 @@ def _reads(meta: pq.FileMetaData, read: list[str], batch_rows: int) -> Iterator[
             largest, largest_group = g_size // max(1, rg.num_rows), g
     if run:
         yield _Read(run, _rows_per_batch(rows, size, batch_rows), largest, largest_group)
+
+
+def _leaf_of(path: str, column: str) -> bool:
+    """Is the parquet leaf ``path`` (dotted) part of the top-level ``column`` (whose name may hold dots)?"""
+    return path == column or path.startswith(column + ".")
 
 
 def _rows_per_batch(rows: int, size: int, batch_rows: int) -> int:

@@ -118,10 +118,11 @@ def test_a_document_too_large_for_the_memory_left_is_refused_by_its_row(tmp_path
     assert cli(capsys, "estimate", path, "--json")[0] == 0
 
 
-def test_batches_hold_a_bounded_amount_of_text_and_the_report_does_not_change(shard, monkeypatch, capsys):
+def test_batches_hold_a_bounded_amount_of_text_and_the_outputs_do_not_change(shard, tmp_path, monkeypatch, capsys):
     code, out, err = cli(capsys, "estimate", shard, "--json")
     assert code == 0, err
     whole = json.loads(out)
+    assert cli(capsys, *build_argv(shard, tmp_path / "whole"))[0] == 0
     texts = pq.read_table(shard)["text"].to_pylist()
     limit = max(len(t.encode()) for t in texts) * 3  # a few documents per batch
     monkeypatch.setattr(dataprep.reader, "BATCH_BYTES", limit)
@@ -134,6 +135,9 @@ def test_batches_hold_a_bounded_amount_of_text_and_the_report_does_not_change(sh
     code, out, err = cli(capsys, "estimate", shard, "--json")
     assert code == 0, err
     assert without_files(json.loads(out)) == without_files(whole)
+    assert cli(capsys, *build_argv(shard, tmp_path / "cut"))[0] == 0  # scanned in the small batches
+    for name in ("train.bin", "val.bin", "manifest.parquet", "val_bands.npy"):
+        assert (tmp_path / "cut" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
 
 
 # ---------------------------------------------------------------- 11. one-row row groups
