@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, printable
 from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from
 
 DEFAULT_DATASET = "HuggingFaceFW/fineweb-edu"
 DEFAULT_SUBSET = "sample/100BT"
+SIZE_OPTIONS = "--shards N (its first N files)"  # the ways to say how much of a hub dataset to build
 
 
 def add_build(sub) -> None:
@@ -23,7 +24,7 @@ def add_build(sub) -> None:
     src.add_argument("--input", nargs="+", metavar="PATH", help="parquet files, directories or globs")
     src.add_argument("--dataset", help=f"Hugging Face dataset (default when no --input: {DEFAULT_DATASET})")
     src.add_argument("--subset", help=f"folder inside the dataset (default: {DEFAULT_SUBSET})")
-    src.add_argument("--shards", type=int, help="take the first N files (sorted)")
+    src.add_argument("--shards", type=int, help="take the first N files (sorted); required with --dataset")
     src.add_argument("--text-column", help="column holding the text (default: text)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     add_rule_options(p)
@@ -48,6 +49,13 @@ def _inputs(args) -> list[str]:
         raise DataprepError("give --input or --dataset, not both")
     if args.input:
         return args.input
+    if args.shards is None:  # the default subset alone is hundreds of GB: never fetched by omission
+        dataset = args.dataset or DEFAULT_DATASET
+        subset = DEFAULT_SUBSET if args.subset is None else args.subset
+        raise DataprepError(
+            f"a build from the hub needs a size, {SIZE_OPTIONS}: without one all of {dataset}"
+            f"{'/' + subset if subset else ''} would be downloaded"
+        )
     from dataprep.hub import fetch_shards
 
     paths = fetch_shards(
@@ -75,12 +83,16 @@ def run_build(args) -> int:
     )
     inputs = _inputs(args)
     shards = args.shards if args.input else None  # the hub fetch already took the first N
+    stats: dict = {}
     meta = build(inputs, args.out, opts, shards=shards, workers=args.workers, overwrite=args.overwrite,
-                 progress=False if args.json else None, engine=args.engine, ray_address=args.ray_address)
+                 progress=False if args.json else None, stats=stats, engine=args.engine, ray_address=args.ray_address)
     if args.json:
         print(json.dumps(meta, indent=2))
     else:
         from dataprep.storage import Store
 
-        print(Store(args.out).read_bytes("report.md").decode())
+        if stats.get("up_to_date"):
+            print(printable(f"{args.out} is up to date: it already holds this build (same inputs and options); "
+                            "nothing was redone\n", lines=True))
+        print(printable(Store(args.out).read_bytes("report.md").decode(), lines=True))
     return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, printable
 
 
 def add_demo(sub) -> None:
@@ -33,8 +33,9 @@ def run_demo_cmd(args) -> int:
         raise DataprepError(f"{out} is not empty; give a new --out directory")
     rows = run_demo(DemoConfig(out=out, iters=args.iters, shards=args.shards, seed=args.seed))
     print()
-    print(demo_summary(out))
+    print(printable(demo_summary(out), lines=True))
     print()
-    print(format_table(rows, markdown=False))
-    print(f"\nfigure: {out / 'compare.png'}\ntable:  {out / 'compare.json'}")
+    print(printable(format_table(rows, markdown=False), lines=True))
+    print(printable(f"\nfigure: {out / 'compare.png'}", lines=True))
+    print(printable(f"table:  {out / 'compare.json'}"))
     return 0

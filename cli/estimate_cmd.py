@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, printable
 from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from
 
 
@@ -77,7 +77,7 @@ def run_estimate(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(render_estimate(report))
+        print(printable(render_estimate(report), lines=True))  # file names and boilerplate lines from the data
         if args.plot:
-            print(f"\nplot written to {args.plot}")
+            print(printable(f"\nplot written to {args.plot}", lines=True))
     return 0

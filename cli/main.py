@@ -11,7 +11,7 @@ import traceback
 
 try:  # importing the library takes most of a second: a Ctrl-C in it ends quietly too
     from dataprep.version import __version__
-    from dataprep.errors import DataprepError
+    from dataprep.errors import DataprepError, printable
     from dataprep.memory import keep_freed_memory
     from dataprep_cli.build_cmd import add_build
     from dataprep_cli.demo_cmd import add_demo
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except DataprepError as exc:
-        print(f"dataprep: {exc}", file=sys.stderr)
+        say(f"dataprep: {exc}")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as exc:
         # The trainer's interrupt names its step and checkpoint; a bare Ctrl-C elsewhere gets the generic line.
@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             "interrupted; finished stages are kept: rerun the same command to resume a build "
             "(add --resume to continue a training run)"
         )
-        print(f"\ndataprep: {message}", file=sys.stderr)
+        say(f"dataprep: {message}", fresh_line=True)
         for child in multiprocessing.active_children():  # workers ignore Ctrl-C (engine.py): stop them
             child.terminate()
         # Leave now: a library thread pool still busy at interpreter teardown can abort the process.
@@ -65,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             return _internal_error(exc)
         where = f" writing {exc.filename}" if exc.filename else ""
-        print(f"dataprep: no space left{where} ({exc.strerror}); nothing half-written was kept: "
-              "free space and rerun the same command to resume", file=sys.stderr)
+        say(f"dataprep: no space left{where} ({exc.strerror}); nothing half-written was kept: "
+            "free space and rerun the same command to resume")
         return EXIT_BAD_INPUT
     except Exception as exc:
         return _internal_error(exc)
@@ -76,8 +76,16 @@ def _internal_error(exc: BaseException) -> int:
     """A bug of ours: one line by default, the traceback on request."""
     if os.environ.get("DATAPREP_DEBUG"):
         traceback.print_exception(exc)
-    print(f"dataprep: internal error: {type(exc).__name__}: {exc} (set DATAPREP_DEBUG=1 for details)", file=sys.stderr)
+    say(f"dataprep: internal error: {type(exc).__name__}: {exc} (set DATAPREP_DEBUG=1 for details)")
     return 1
+
+
+def say(message: str, fresh_line: bool = False) -> None:
+    """One line on stderr; the file names or data it quotes are escaped, never printed raw.
+
+    ``fresh_line``: start on a new line (after the ^C the terminal echoed, or a progress bar).
+    """
+    print(("\n" if fresh_line else "") + printable(message), file=sys.stderr)
 
 
 if __name__ == "__main__":

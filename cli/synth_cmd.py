@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, printable
 
 
 def add_synth(sub) -> None:
@@ -40,5 +40,5 @@ def run_synth(args) -> int:
     truth = generate(args.out, cfg)
     if args.truth:
         truth.save(args.truth)
-    print(f"wrote {len(truth.files)} file(s), {sum(truth.rows_per_file):,} documents: {args.out}")
+    print(printable(f"wrote {len(truth.files)} file(s), {sum(truth.rows_per_file):,} documents: {args.out}"))
     return 0

@@ -10,7 +10,7 @@ import argparse
 import json
 import os
 
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, printable
 
 # argparse dest -> TrainConfig field, where they differ
 _RENAMED = {"out": "out_dir"}
@@ -91,7 +91,7 @@ def run_train(args) -> int:
 
     out_dir = train(train_config_from_args(args))
     if not args.quiet and os.environ.get("RANK", "0") == "0":  # under torchrun, one line, not one per GPU
-        print(f"run written to {out_dir}")
+        print(printable(f"run written to {out_dir}"))
     return 0
 
 
@@ -117,6 +117,6 @@ def run_compare(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(format_table(rows, markdown=args.markdown))
-    print(f"\nfigure written to {args.out}")
+    print(printable(format_table(rows, markdown=args.markdown), lines=True))  # run names are directory names
+    print(printable(f"\nfigure written to {args.out}", lines=True))
     return 0

@@ -46,6 +46,9 @@ from dataprep.workdir import OutputDir, fingerprint
 
 PRODUCED = ("train.bin", "val.bin", "val_bands.npy", "manifest.parquet", "report.md", "meta.json", "dataprep_*_*.bin")
 OPTIONAL_COLUMNS = ("score", "int_score", "language_score", "id")
+# The least val a build writes: one training window of the GPT-2 presets (block_size 1024, plus the
+# next token as the last target). An empty or shorter val.bin only failed later, in train.
+MIN_VAL_TOKENS = 1025
 
 
 @dataclass
@@ -84,6 +87,7 @@ class BuildOptions(Rules):
 @dataclass(frozen=True)
 class ScanJob:
     source: Source
+    identity: tuple  # input_identity() of the source, as the driver saw it
     work: str  # the work directory (path or URL)
     out: str  # this shard's scan directory, relative to work
     lsh: LSHParams
@@ -139,19 +143,55 @@ def scan_shard(job: ScanJob) -> dict:
     except OSError as exc:
         raise DataprepError(f"{src.path}: cannot read for its checksum ({exc.strerror})") from None
     check_unchanged(src)  # the checksum must be of the bytes just scanned
+    if not is_url(src.path) and digest != job.identity[2]:
+        raise DataprepError(f"{src.path}: file changed since the build started; run again once it is complete")
     info = {"path": src.path, "rows": src.rows, "bytes": src.size, "sha256": digest}
-    work.write_json("source.json", info)
+    # The marker names the input it was made from, so that a scan is never reused for another file.
+    work.write_json("source.json", {**info, "identity": list(job.identity)})
     return info
 
 
-def _scan_all(sources: list[Source], work: Store, opts: BuildOptions, engine, progress) -> list[str]:
+def input_identity(path: str) -> tuple:
+    """What makes an input the same input: resolved path, size and sha256 of the bytes.
+
+    Size and mtime are not enough: a file rewritten with other bytes of the same size and its mtime
+    set back passed for the old one. Hashing costs one read of the file, about 1% of its scan
+    (docs/reliability.md); the scan reads it once more to check the bytes it scanned. URLs: size
+    and ETag (or modification time) from the listing.
+    """
+    try:
+        if is_url(path):
+            fs, inner = filesystem(path)
+            info = fs.info(inner)
+            return (path, info.get("size"), str(info.get("ETag") or info.get("mtime") or info.get("LastModified")))
+        return (os.path.realpath(path), os.path.getsize(path), file_sha256(path))
+    except OSError as exc:
+        raise DataprepError(f"{path}: cannot read for its checksum ({exc.strerror})") from None
+
+
+def _finished_scan(work: Store, scan_dir: str, identity: tuple) -> bool:
+    """True when ``scan_dir`` holds a complete scan of the input ``identity`` names (and of no other)."""
+    if not work.exists(f"{scan_dir}/source.json"):
+        return False
+    try:
+        made_from = work.read_json(f"{scan_dir}/source.json").get("identity")
+    except (OSError, ValueError, AttributeError):
+        made_from = None
+    return made_from == list(identity)
+
+
+def _scan_all(sources: list[Source], identities: list[tuple], work: Store, opts: BuildOptions, engine,
+              progress) -> list[str]:
     dirs = [f"scan/{i:05d}" for i in range(len(sources))]
-    todo = [i for i, d in enumerate(dirs) if not work.exists(f"{d}/source.json")]
+    todo = [i for i, d in enumerate(dirs) if not _finished_scan(work, d, identities[i])]
+    for i in todo:
+        work.remove(dirs[i])  # a half-done scan, or one of another input: start it afresh
     bar = Progress("build: scan", sum(sources[i].rows for i in todo), progress)
     # Shards run as parallel tasks; a lone shard gets the tokenizer threads instead.
     threads = max(1, engine.workers // max(1, min(engine.workers, len(todo))))
     jobs = [
-        ScanJob(sources[i], work.url, dirs[i], opts.lsh, opts.encoding, opts.tokenizer_backend, opts.batch_rows, threads)
+        ScanJob(sources[i], identities[i], work.url, dirs[i], opts.lsh, opts.encoding, opts.tokenizer_backend,
+                opts.batch_rows, threads)
         for i in todo
     ]
     for job, info in zip(jobs, engine.map(scan_shard, jobs)):
@@ -211,14 +251,8 @@ def load_scanned(work: Store, scan_dirs: list[str], n_train_sources: int) -> Sca
 
 
 def _decide(c: Scanned, opts: BuildOptions, val_bands: np.ndarray | None, engine) -> Decisions:
-    if opts.val_bin:
-        is_val = np.zeros(len(c.docs), dtype=bool)
-    elif opts.val_from:
-        is_val = c.docs.is_val_source
-    else:
-        is_val = c.docs.val_key < opts.val_fraction
     near = BandsOnShards(c.work, c.scan_dirs, opts.lsh.bands_rows[0], engine, val_bands)
-    return decide(c.docs, opts, near, is_val)
+    return decide(c.docs, opts, near, "reused" if opts.val_bin else "files" if opts.val_from else "fraction")
 
 
 # ---------------------------------------------------------------- stage 3: write
@@ -359,27 +393,30 @@ def _report_md(meta: dict) -> str:
     lines += ["| stage | docs | tokens |", "|---|---:|---:|"]
     lines += [f"| {r['stage']} | {r['docs']:,} | {r['tokens']:,} |" for r in meta["waterfall"]]
     lines += ["", f"train.bin: {meta['train_tokens']:,} tokens in {meta['train_docs']:,} documents"]
-    lines += [f"val.bin: {meta['val_tokens']:,} tokens in {meta['val_docs']:,} documents", ""]
+    lines += [f"val.bin: {meta['val_tokens']:,} tokens in {meta['val_docs']:,} documents"]
+    if meta.get("val_floor"):
+        floor = meta["val_floor"]
+        lines += [f"val candidates: the {floor['took']:,} documents with the smallest id hashes, the floor for a "
+                  f"small corpus (--val-fraction {meta['options']['val_fraction']:g} gave {floor['fraction_gave']:,})"]
+    lines += [""]
     lsh = meta["options"]["lsh"]
     lines += [f"near duplicates: MinHash {lsh['num_perm']} permutations, {lsh['ngram']}-word shingles, "
               f"threshold {lsh['threshold']}; files: {', '.join(meta['files'].get('llmc', [])) or 'train.bin, val.bin'}", ""]
     return "\n".join(lines)
 
 
-def plan_fingerprint(paths: list[str], val_paths: list[str], opts: BuildOptions) -> str:
-    def stamp(p: str) -> list:
-        if is_url(p):
-            fs, inner = filesystem(p)
-            info = fs.info(inner)
-            return [p, info.get("size"), str(info.get("ETag") or info.get("mtime") or info.get("LastModified"))]
-        st = os.stat(p)
-        return [os.path.abspath(p), st.st_size, st.st_mtime_ns]
+def plan_fingerprint(identities: list[tuple], n_train: int, val_bin: tuple | None, opts: BuildOptions) -> str:
+    """The build's identity: its inputs' identities (resolved paths and content) and the options.
 
-    val_bin = opts.val_bin
+    Paths as typed do not count, so the same command run from another directory (or through a
+    symlink) is recognised as the same build.
+    """
+    options = opts.as_dict()
+    options["val_from"] = options["val_bin"] = None  # their files count through their identities
     return fingerprint(
-        {"version": __version__, "inputs": [stamp(p) for p in paths], "val": [stamp(p) for p in val_paths],
-         "val_bin": stamp(val_bin) if val_bin and (is_url(val_bin) or os.path.isfile(val_bin)) else None,
-         "options": opts.as_dict()}
+        {"version": __version__, "inputs": [list(i) for i in identities[:n_train]],
+         "val": [list(i) for i in identities[n_train:]], "val_bin": list(val_bin) if val_bin else None,
+         "options": options}
     )
 
 
@@ -410,37 +447,97 @@ def build(
         stats[f"{stage}_seconds"] = now - clock
         clock = now
 
-    paths = resolve_paths(inputs)
+    paths = resolve_paths(inputs, exclude=out)
     if shards is not None:
         if shards > len(paths):
             raise DataprepError(f"--shards {shards} asked but only {len(paths)} input file(s) found")
         paths = paths[:shards]
-    val_paths = resolve_paths(opts.val_from) if opts.val_from else []
+    val_paths = resolve_paths(opts.val_from, exclude=out) if opts.val_from else []
     if set(map(_identity, val_paths)) & set(map(_identity, paths)):
         raise DataprepError("a --val-from file is also an input file")
     sources = [open_source(p, opts.text_column) for p in paths + val_paths]
     enc = get_encoding(opts.encoding, opts.tokenizer_backend)
     store = Store(out)
-    print_ = plan_fingerprint(paths, val_paths, opts)
+    identities = _identities(sources, progress)
+    val_bin = None
+    if opts.val_bin:
+        _check_val_bin_outside(opts.val_bin, out)
+        if is_url(opts.val_bin) or os.path.isfile(opts.val_bin):
+            val_bin = input_identity(opts.val_bin)
+    print_ = plan_fingerprint(identities, len(paths), val_bin, opts)
     with OutputDir(store, PRODUCED) as od:
         if od.prepare(print_, overwrite):
+            stats["up_to_date"] = True
             return store.read_json("meta.json")
         runner = make_engine(engine, workers, ray_address)
         try:
-            meta = _run(store, od.work, sources, len(paths), opts, enc, runner, progress, stats, lap, print_)
+            meta = _run(od.outputs, od.work, sources, identities, len(paths), opts, enc, runner, progress, stats,
+                        lap, print_)
+        except ValSplitError:
+            od.finish()  # the rerun changes the split options: scans kept under these would only block it
+            raise
         finally:
             runner.close()
+        od.finish()
+        lap("write")
         return meta
+
+
+def _identities(sources: list[Source], progress) -> list[tuple]:
+    bar = Progress("build: checksums", len(sources), progress)
+    out = []
+    for src in sources:
+        out.append(input_identity(src.path))
+        bar.update(1, src.size)
+    bar.done()
+    return out
 
 
 def _identity(path: str) -> str:
     return path if is_url(path) else os.path.realpath(path)
 
 
-def _run(store: Store, work: Store, sources, n_train, opts, enc, engine, progress, stats, lap, print_) -> dict:
-    scan_dirs = _scan_all(sources, work, opts, engine, progress)
+def _check_val_bin_outside(val_bin: str, out) -> None:
+    """Refuse a --val-bin that this build would replace before reading it (its own --out)."""
+    home = _identity(val_bin.rsplit("/", 1)[0] if is_url(val_bin) else os.path.dirname(os.path.abspath(val_bin)))
+    out = _identity(str(out)).rstrip("/")
+    if home == out or home.startswith(out + "/"):
+        raise DataprepError(
+            f"--val-bin {val_bin} lies inside --out {out}, which this build rewrites; copy it (with its "
+            "val_bands.npy and meta.json) to another directory and point --val-bin there"
+        )
+
+
+class ValSplitError(DataprepError):
+    """The validation split would be unusable; the options that make it must change."""
+
+
+def _check_val_split(c: Scanned, d: Decisions, stripped: dict, opts: BuildOptions) -> None:
+    """Refuse a val split shorter than one training window, before anything is written."""
+    if opts.val_bin or (not opts.val_from and opts.val_fraction == 0):  # reused, or none on purpose
+        return
+    val = np.flatnonzero(d.split == "val")
+    tokens = sum(len(stripped[k]) if k in stripped else int(c.docs.tokens[k]) for k in val.tolist()) + len(val)
+    if tokens >= MIN_VAL_TOKENS:
+        return
+    if opts.val_from:
+        made, advice = "the --val-from files give", "give more or longer --val-from files"
+    else:
+        made, advice = (f"--val-fraction {opts.val_fraction:g} gives",
+                        "raise --val-fraction, or take val from other files with --val-from")
+    raise ValSplitError(
+        f"{made} a validation split of {len(val)} document(s), {tokens:,} tokens once near-duplicates of "
+        f"train are dropped: less than one 1,024-token training window ({MIN_VAL_TOKENS:,} tokens); {advice}, "
+        "or reuse a val.bin with --val-bin (--val-fraction 0 builds without a val split)"
+    )
+
+
+def _run(store: Store, work: Store, sources, identities, n_train, opts, enc, engine, progress, stats, lap,
+         print_) -> dict:
+    scan_dirs = _scan_all(sources, identities, work, opts, engine, progress)
     lap("scan")
     infos = [work.read_json(f"{d}/source.json") for d in scan_dirs]
+    infos = [{k: v for k, v in info.items() if k != "identity"} for info in infos]
     corpus = load_scanned(work, scan_dirs, n_train)
     state = sum(
         work.fs.size(work.path(f"{d}/{f}")) for d in scan_dirs for f in ("docs.parquet", "bands.npy", "lines.npz")
@@ -450,6 +547,7 @@ def _run(store: Store, work: Store, sources, n_train, opts, enc, engine, progres
     decisions = _decide(corpus, opts, val_bands, engine)
     lap("decide")
     stripped, boiler = _stripped_tokens(corpus, decisions, sources, opts, enc) if opts.strip_boilerplate else ({}, None)
+    _check_val_split(corpus, decisions, stripped, opts)
     written = _write_bins(store, corpus, decisions, stripped, opts, enc, progress)
     is_val = decisions.split == "val"
     if not opts.val_bin:
@@ -473,11 +571,10 @@ def _run(store: Store, work: Store, sources, n_train, opts, enc, engine, progres
         "sources": infos[:n_train],
         "val_sources": infos[n_train:],
         "val_reused": val_info or None,
+        "val_floor": decisions.val_floor,
         "boilerplate": boiler,
         "waterfall": waterfall(corpus.docs, decisions, written.tokens),
     }
     store.write_bytes("report.md", _report_md(meta).encode())
     store.write_json("meta.json", meta)
-    work.remove()
-    lap("write")
     return meta

@@ -11,26 +11,74 @@ from pathlib import Path
 from dataprep.errors import DataprepError
 from dataprep.plots import check_figure_path, plot_runs
 
+# The fields compare and its figure read, and what each must hold (the trainer writes them so).
+RECORD_NUMBERS = ("step", "tokens", "epoch")  # in every metric record
+OPTIONAL_NUMBERS = ("train_loss", "val_loss", "lr")  # a number or null
+
+
 def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
-    """(config, metric records) of one run; warning and error records are left out."""
+    """(config, metric records) of one run; warning and error records are left out.
+
+    Files edited by hand, truncated or from elsewhere are refused in one line naming the file, the
+    line and the field, rather than failing later inside the table or the figure.
+    """
     run_dir = Path(run_dir)
     config_path, metrics_path = run_dir / "config.json", run_dir / "metrics.jsonl"
     if not config_path.is_file() or not metrics_path.is_file():
         raise DataprepError(f"{run_dir} is not a training run (it needs config.json and metrics.jsonl)")
     try:
-        config = json.loads(config_path.read_text())
+        config = json.loads(_read_text(config_path))
     except ValueError as exc:
         raise DataprepError(f"{config_path}: not readable JSON ({exc})") from None
-    lines = [line for line in metrics_path.read_text().splitlines() if line.strip()]
+    _check_config(config, config_path)
+    lines = [line for line in _read_text(metrics_path).splitlines() if line.strip()]
     records = []
     for number, line in enumerate(lines, 1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except ValueError:
             if number == len(lines):  # a run still training may be halfway through writing its last line
                 break
             raise DataprepError(f"{metrics_path}: line {number} is not JSON") from None
-    return config, [r for r in records if "warning" not in r and "error" not in r]
+        if not isinstance(record, dict):
+            raise DataprepError(f"{metrics_path}: line {number} is not a JSON object")
+        if "warning" not in record and "error" not in record:
+            _check_record(record, f"{metrics_path}: line {number}")
+            records.append(record)
+    return config, records
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataprepError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise DataprepError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_config(config, where: Path) -> None:
+    if not isinstance(config, dict):
+        raise DataprepError(f"{where}: not a JSON object")
+    tokens = config.get("train_tokens")
+    if tokens is not None and not (_is_number(tokens) and tokens >= 0):
+        raise DataprepError(f"{where}: 'train_tokens' is {tokens!r}, not a count")
+    digest = config.get("val_digest")
+    if digest is not None and not isinstance(digest, str):
+        raise DataprepError(f"{where}: 'val_digest' is {digest!r}, not a string")
+
+
+def _check_record(record: dict, where: str) -> None:
+    for key in RECORD_NUMBERS:
+        if not _is_number(record.get(key)):
+            raise DataprepError(f"{where}: {key!r} is {record.get(key)!r}, not a number")
+    for key in OPTIONAL_NUMBERS:
+        if record.get(key) is not None and not _is_number(record[key]):
+            raise DataprepError(f"{where}: {key!r} is {record[key]!r}, not a number or null")
 
 
 def summarize(name: str, config: dict, records: list[dict]) -> dict:

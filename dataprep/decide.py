@@ -29,6 +29,7 @@ from dataprep.minhash import LSHParams
 from dataprep.scores import passes_min_score
 
 DEFAULT_MIN_SCORE = 3.0  # FineWeb-Edu's own threshold
+VAL_SPLITS = ("fraction", "files", "reused")
 REASONS = ("score", "language-score", "min-tokens", "exact-dup", "near-dup", "val-contamination", "val-overlap")
 
 
@@ -87,6 +88,13 @@ def val_keys(ids: list, digests: np.ndarray) -> np.ndarray:
     return out
 
 
+# The validation split's floor. --val-fraction's default (0.0005) suits billions of tokens; on a
+# small corpus it gave no val document at all, and training then failed. So val takes at least
+# MIN_VAL_DOCS of the documents that may go to val, but never more than MAX_VAL_SHARE of them.
+MIN_VAL_DOCS = 100
+MAX_VAL_SHARE = 0.1
+
+
 class NearDuplicates(Protocol):
     def clusters(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Label of every document (the smallest member of its cluster), joining active documents
@@ -111,6 +119,7 @@ class Decisions:
     split: np.ndarray  # object array: "train", "val" or None
     cluster: np.ndarray  # int64 cluster label (smallest member), -1 for filtered documents
     representative: np.ndarray  # int64 kept document of the cluster, -1 when none
+    val_floor: dict | None = None  # when the floor raised the val candidates: {"fraction_gave", "took"}
 
     @property
     def kept(self) -> np.ndarray:
@@ -135,8 +144,12 @@ def filter_reasons(docs: Documents, rules: Rules) -> np.ndarray:
     return reason
 
 
-def decide(docs: Documents, rules: Rules, near: NearDuplicates, is_val: np.ndarray) -> Decisions:
-    """Steps 1 to 5 over the whole corpus; ``is_val`` says which documents the val split would take."""
+def decide(docs: Documents, rules: Rules, near: NearDuplicates, val_split: str = "fraction") -> Decisions:
+    """Steps 1 to 5 over the whole corpus. ``val_split`` says where val comes from: ``"fraction"``
+    of the documents by id (``val_candidates``), the ``"files"`` marked ``is_val_source``, or none
+    here because an earlier build's val is ``"reused"``."""
+    if val_split not in VAL_SPLITS:
+        raise ValueError(f"val_split must be one of {VAL_SPLITS}, not {val_split!r}")
     n = len(docs)
     reason = filter_reasons(docs, rules)
     passing = reason == None  # noqa: E711
@@ -151,6 +164,13 @@ def decide(docs: Documents, rules: Rules, near: NearDuplicates, is_val: np.ndarr
     reason[overlap] = "val-overlap"
 
     member = passing & ~exact & ~overlap
+    floor = None
+    if val_split == "reused":
+        is_val = np.zeros(n, dtype=bool)
+    elif val_split == "files":
+        is_val = docs.is_val_source
+    else:
+        is_val, floor = val_candidates(docs.val_key, rules.val_fraction, member)
     has_train = np.zeros(n, dtype=bool)
     has_train[cluster[member & ~is_val]] = True
     contaminated = member & is_val & has_train[cluster]
@@ -168,7 +188,22 @@ def decide(docs: Documents, rules: Rules, near: NearDuplicates, is_val: np.ndarr
     kept_of[cluster[keep]] = ids[keep]
     group = np.where(passing, cluster[exact_of], -1)
     representative = np.where(group >= 0, kept_of[np.maximum(group, 0)], -1)
-    return Decisions(reason=reason, split=split, cluster=group, representative=representative)
+    return Decisions(reason=reason, split=split, cluster=group, representative=representative, val_floor=floor)
+
+
+def val_candidates(fraction_of: np.ndarray, fraction: float, member: np.ndarray) -> tuple[np.ndarray, dict | None]:
+    """Documents whose id hash falls below ``fraction``, or, when that is fewer than the floor
+    (MIN_VAL_DOCS, at most MAX_VAL_SHARE of the ``member`` documents), the floor's count of members
+    with the smallest hashes: the same rule with the fraction raised just enough, so a larger
+    corpus that reaches the floor keeps these documents in val. ``fraction`` 0 asks for no val.
+    """
+    is_val = fraction_of < fraction
+    floor = min(MIN_VAL_DOCS, int(MAX_VAL_SHARE * np.count_nonzero(member)))
+    have = int(np.count_nonzero(is_val & member))
+    if fraction == 0 or have >= floor:
+        return is_val, None
+    threshold = np.sort(fraction_of[member])[floor - 1]
+    return is_val | (fraction_of <= threshold), {"fraction_gave": have, "took": floor}
 
 
 def waterfall(docs: Documents, d: Decisions, written: np.ndarray) -> list[dict]:

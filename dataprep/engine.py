@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from typing import Protocol
 
 from dataprep.errors import DataprepError
+from dataprep.lifeline import bind_to_parent
 
 ENGINES = ("local", "ray")
 
@@ -46,7 +47,9 @@ class LocalEngine:
             return
         # spawn, not fork: polars and the tokenizer keep thread pools that a fork would copy mid-flight.
         ctx = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=ctx)
+        # Workers die with this process, even when it alone is killed (lifeline.py).
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=ctx,
+                                   initializer=bind_to_parent, initargs=(os.getpid(),))
         try:
             with children_ignore_ctrl_c():
                 results = pool.map(fn, jobs)  # submits every job, so every worker starts here

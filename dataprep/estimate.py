@@ -139,7 +139,7 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
     )
     counts = [f["token_count"] for f in facts]
     near = BandsInMemory(np.concatenate([s.band_hashes for s in scans]))
-    decisions = decide(docs, opts, near, docs.val_key < opts.val_fraction)
+    decisions = decide(docs, opts, near)
     del near
     line_hash = np.concatenate([s.line_hash for s in scans])
     line_doc = np.concatenate([s.line_doc for s in scans])
@@ -154,7 +154,9 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
         sources=sources,
         docs=docs,
         text_bytes=text_bytes,
-        token_count=None if any(c is None for c in counts) else np.concatenate(counts),
+        # Shown beside the exact count only when every document has one (nulls read as -1; the
+        # reader refuses negative counts), so that the sum is never quietly short.
+        token_count=None if any(c is None or (c < 0).any() for c in counts) else np.concatenate(counts),
         decisions=decisions,
         boilerplate=boiler,
         boilerplate_docs=with_boiler,
@@ -225,8 +227,11 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
     facts = []
     bar = Progress("estimate --fast", sum(s.rows for s in sources), progress)
     for batch in iter_batches(sources, COLUMNS, 65536, with_text=False):
-        if (batch.columns["token_count"] < 0).any():
-            raise DataprepError(f"{sources[batch.source].path}: null or negative token_count")
+        counts = batch.columns["token_count"]
+        if (counts < 0).any():  # -1: null (the reader refuses negative counts)
+            row = batch.first_row + int(np.flatnonzero(counts < 0)[0])
+            raise DataprepError(f"{sources[batch.source].path}: token_count is null at row {row}; --fast needs "
+                                "a count for every document: run without --fast")
         facts.append(_facts(batch))
         bar.update(len(batch))
     bar.done()

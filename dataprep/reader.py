@@ -8,6 +8,7 @@ user's file becomes a ``DataprepError`` naming the file.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 from collections.abc import Iterator
@@ -16,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dataprep.errors import DataprepError
+from dataprep.memory import available_memory
 from dataprep.storage import filesystem, is_url
 
 TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view())
@@ -62,31 +65,38 @@ class Batch:
         return self.text.to_pylist()
 
 
-def resolve_paths(paths: list[str]) -> list[str]:
+def resolve_paths(paths: list[str], exclude: str | os.PathLike | None = None) -> list[str]:
     """Files named, parquet files under directories, glob matches; each sorted, in argument order.
 
-    Paths may be URLs (``s3://bucket/dir``, ``hf://datasets/...``): fsspec lists them.
+    Paths may be URLs (``s3://bucket/dir``, ``hf://datasets/...``): fsspec lists them. Files under
+    ``exclude`` (a build's own output directory) are left out of directories and globs, and refused
+    when named: a build would otherwise read its manifest and work files as inputs on a rerun.
     """
     if not paths:
         raise DataprepError("no input given")
+    inside = _inside(exclude) if exclude is not None else (lambda p: False)
     out: list[str] = []
     for p in paths:
         if is_url(p):
-            out.extend(_resolve_url(p))
+            hits = _resolve_url(p)
         elif any(c in p for c in "*?["):
-            hits = sorted(h for h in glob.glob(p, recursive=True) if os.path.isfile(h))
+            hits = sorted(h for h in _glob(p) if os.path.isfile(h))
             if not hits:
                 raise DataprepError(f"no file matches {p}")
-            out.extend(hits)
         elif os.path.isdir(p):
             hits = sorted(str(h) for h in Path(p).rglob("*.parquet") if h.is_file())
             if not hits:
                 raise DataprepError(f"no .parquet file in directory {p}")
-            out.extend(hits)
         elif os.path.isfile(p):
-            out.append(p)
+            if inside(p):
+                raise DataprepError(f"{p} lies inside the output directory {exclude}; a build does not read its own output")
+            hits = [p]
         else:
             raise DataprepError(f"no such file or directory: {p}")
+        kept = [h for h in hits if not inside(h)]
+        if hits and not kept:
+            raise DataprepError(f"{p} holds no input outside the output directory {exclude}")
+        out.extend(kept)
     seen: set[str] = set()
     unique = []
     for p in out:
@@ -95,6 +105,63 @@ def resolve_paths(paths: list[str]) -> list[str]:
             seen.add(key)
             unique.append(p)
     return unique
+
+
+def _inside(directory: str | os.PathLike):
+    """A test: does a path lie under ``directory`` (resolved, so symlinks and relative paths agree)?"""
+    def key(p: str) -> str:
+        return str(p).rstrip("/") if is_url(p) else os.path.realpath(p)
+
+    root = key(str(directory))
+    return lambda p: is_url(p) == is_url(str(directory)) and key(p).startswith(root + "/")
+
+
+def _glob(pattern: str) -> list[str]:
+    """``glob.glob(pattern, recursive=True)``, except that ``**`` never descends into a symlinked directory.
+
+    glob follows them: two links to ``.`` make the walk exponential and it never ends. Like glob,
+    wildcards do not match names starting with a dot unless the pattern part does.
+    """
+    if "**" not in pattern:
+        return glob.glob(pattern)  # without ** the walk is as deep as the pattern: it ends
+    first, *rest = pattern.split(os.sep)
+    base, parts = (os.sep, rest) if first == "" else ("", [first, *rest])  # "" : relative to here
+    found: set[str] = set()
+    _walk(base, [q for q in parts if q], found)
+    if pattern.endswith(os.sep):  # a trailing separator matches directories only, as in glob
+        found = {f for f in found if os.path.isdir(f)}
+    return sorted(found)
+
+
+def _walk(base: str, parts: list[str], found: set[str]) -> None:
+    def child(name: str) -> str:
+        return os.path.join(base, name) if base else name  # the pattern's own spelling ("./in/...")
+
+    if not parts:
+        found.add(base)
+        return
+    head, rest = parts[0], parts[1:]
+    if head == "**":
+        _walk(base, rest, found)  # ** matches no directory at all ...
+        for name in _names(base or os.curdir, hidden=False):  # ... or one more, never through a symlink
+            sub = child(name)
+            if not rest:  # a trailing ** matches every file below, as glob's does
+                found.add(sub)
+            if os.path.isdir(sub) and not os.path.islink(sub):
+                _walk(sub, parts, found)
+    elif glob.has_magic(head):
+        for name in fnmatch.filter(_names(base or os.curdir, hidden=head.startswith(".")), head):
+            _walk(child(name), rest, found)
+    elif os.path.lexists(child(head)):
+        _walk(child(head), rest, found)
+
+
+def _names(directory: str, hidden: bool) -> list[str]:
+    try:
+        names = os.listdir(directory)
+    except OSError:  # not a directory, or unreadable: nothing matches below it
+        return []
+    return [n for n in names if hidden or not n.startswith(".")]
 
 
 def _resolve_url(url: str) -> list[str]:
@@ -176,6 +243,10 @@ def _describe(path: str, size: int, stamp, meta: pq.FileMetaData, text_column: s
     schema = meta.schema.to_arrow_schema()
     names = schema.names
     col = text_column or "text"
+    twice = sorted({n for n in names if names.count(n) > 1 and (n == col or n == "id" or n in NUMERIC_COLUMNS)})
+    if twice:  # which of the two would be read is anyone's guess: refuse rather than pick one
+        raise DataprepError(f"{path}: column {twice[0]!r} appears {names.count(twice[0])} times; "
+                            "rename or drop the copies")
     if col not in names:
         hint = "" if text_column else "; choose one with --text-column"
         raise DataprepError(f"{path}: no column {col!r}; columns present: {', '.join(names) or '(none)'}{hint}")
@@ -274,10 +345,25 @@ def check_unchanged(src: Source, pf: pq.ParquetFile | None = None) -> None:
         raise _changed_error(src)
 
 
+# Text handed to a command at once: a batch is cut at this many bytes of text, however many rows
+# it was asked for (a longer document goes alone). The work on a batch takes up to
+# MEMORY_PER_TEXT_BYTE times its text, so this bounds it: 16 MiB -> 1.6 GB at most.
+BATCH_BYTES = 16 << 20
+# Peak memory per byte of one document's text while it is normalised, hashed and tokenized, at
+# worst: one 200 MB run of a single letter took 94 bytes per byte (estimate; build 75, prose 35),
+# as tokenizing one endless word is the costliest case (docs/reliability.md, item 8).
+MEMORY_PER_TEXT_BYTE = 100
+
+
 def iter_batches(
     sources: list[Source], columns: tuple[str, ...] = (), batch_rows: int = 2048, with_text: bool = True
 ) -> Iterator[Batch]:
-    """Batches of every source in order. ``columns`` are optional ones wanted if present."""
+    """Batches of every source in order. ``columns`` are optional ones wanted if present.
+
+    A batch holds at most ``batch_rows`` rows and BATCH_BYTES of text (unless one document is
+    longer), whatever the file's row groups: many small row groups are read together, and a
+    document too large for the memory available is refused before the work on it begins.
+    """
     first_doc = 0
     for i, src in enumerate(sources):
         wanted = [c for c in columns if c in src.columns]
@@ -289,19 +375,27 @@ def iter_batches(
             # than silently different text; files without checksums read as before.
             pf = pq.ParquetFile(_open(src.path), page_checksum_verification=True)
             check_unchanged(src, pf)
-            # One iterator per row group: a single iterator over the whole file
-            # holds on to decoded pages until it ends (pyarrow 26), so memory
-            # would grow with the file instead of staying at one row group.
-            for group in range(pf.num_row_groups):
-                for rb in pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=read, use_threads=False):
-                    n = rb.num_rows
+            for run in _reads(pf.metadata, read, batch_rows):
+                if with_text:  # a bomb is refused from its footer, before anything is decompressed
+                    _check_fits(src, run.largest_row, f"row group {run.largest_group} decompresses to", "per document")
+                # One iterator per run (one row group, or small ones together): a single iterator
+                # over the whole file holds on to decoded pages until it ends (pyarrow 26), so
+                # memory would grow with the file instead of staying at one run.
+                for rb in pf.iter_batches(batch_size=run.batch_rows, row_groups=run.groups, columns=read,
+                                          use_threads=False):
                     text = _as_text(rb.column(src.text_column), src, row) if with_text else None
                     cols = {c: _column(rb.column(c), c, src, row) for c in wanted}
-                    yield Batch(source=i, first_row=row, first_doc=first_doc + row, text=text, columns=cols, rows=n)
-                    row += n
+                    for lo, hi in _slices(text, src, row) if with_text else [(0, rb.num_rows)]:
+                        yield Batch(source=i, first_row=row + lo, first_doc=first_doc + row + lo,
+                                    text=None if text is None else text.slice(lo, hi - lo),
+                                    columns={c: v[lo:hi] for c, v in cols.items()}, rows=hi - lo)
+                    row += rb.num_rows
             check_unchanged(src)  # batches already handed out must all come from the file described
         except DataprepError:
             raise
+        except MemoryError:  # pyarrow's ArrowMemoryError too: not a damaged file
+            raise DataprepError(f"{src.path}: out of memory reading near row {row}; free memory or split the "
+                                "file into smaller row groups") from None
         except (pa.ArrowException, OSError, EOFError) as exc:
             if _changed(src):  # a truncated or deleted file: say why rather than "corrupt"
                 raise _changed_error(src) from None
@@ -309,6 +403,94 @@ def iter_batches(
         if row != src.rows:
             raise DataprepError(f"{src.path}: read {row} rows but the footer says {src.rows}; file changed or corrupt")
         first_doc += src.rows
+
+
+@dataclass(frozen=True)
+class _Read:
+    groups: list[int]  # consecutive row groups, read by one iterator
+    batch_rows: int  # rows per batch asked of pyarrow
+    largest_row: int  # the most uncompressed bytes per row of any of its row groups, from the footer
+    largest_group: int  # that row group
+
+
+def _reads(meta: pq.FileMetaData, read: list[str], batch_rows: int) -> Iterator[_Read]:
+    """The file's row groups in runs of at most ``batch_rows`` rows and BATCH_BYTES, from the footer.
+
+    Row groups of one row each used to cost a pyarrow iterator and a pass of every command's
+    per-batch work each (1.6 ms a row); a run of them is one read and one batch. Rows per batch
+    follow the run's bytes per row, so that a batch of large documents is not decoded 2048 at once.
+    """
+    leaves = [j for j in range(meta.num_columns)
+              if any(_leaf_of(meta.schema.column(j).path, c) for c in read)]
+    run: list[int] = []
+    rows = size = largest = largest_group = 0
+    for g in range(meta.num_row_groups):
+        rg = meta.row_group(g)
+        g_size = sum(rg.column(j).total_uncompressed_size for j in leaves)
+        if run and (rows + rg.num_rows > batch_rows or size + g_size > BATCH_BYTES):
+            yield _Read(run, _rows_per_batch(rows, size, batch_rows), largest, largest_group)
+            run, rows, size, largest = [], 0, 0, 0
+        run.append(g)
+        rows += rg.num_rows
+        size += g_size
+        if g_size // max(1, rg.num_rows) > largest:
+            largest, largest_group = g_size // max(1, rg.num_rows), g
+    if run:
+        yield _Read(run, _rows_per_batch(rows, size, batch_rows), largest, largest_group)
+
+
+def _leaf_of(path: str, column: str) -> bool:
+    """Is the parquet leaf ``path`` (dotted) part of the top-level ``column`` (whose name may hold dots)?"""
+    return path == column or path.startswith(column + ".")
+
+
+def _rows_per_batch(rows: int, size: int, batch_rows: int) -> int:
+    per_row = max(1, size // max(1, rows))
+    return max(1, min(batch_rows, BATCH_BYTES // per_row))
+
+
+def _slices(text: pa.Array, src: Source, first_row: int) -> list[tuple[int, int]]:
+    """Row ranges of ``text`` holding at most BATCH_BYTES each; a longer document alone, if it fits."""
+    lengths = pc.binary_length(text).to_numpy(zero_copy_only=False).astype(np.int64)
+    if not len(lengths) or lengths.sum() <= BATCH_BYTES:
+        return [(0, len(lengths))]
+    big = int(np.argmax(lengths))
+    _check_fits(src, int(lengths[big]), f"the document at row {first_row + big} holds")
+    ends = np.cumsum(lengths)
+    out, lo = [], 0
+    while lo < len(lengths):
+        start = ends[lo - 1] if lo else 0
+        hi = max(lo + 1, int(np.searchsorted(ends, start + BATCH_BYTES, side="right")))
+        out.append((lo, hi))
+        lo = hi
+    return out
+
+
+def _check_fits(src: Source, text_bytes: int, what: str, per: str = "") -> None:
+    """Refuse a document whose processing would not fit in the memory left (a compression bomb).
+
+    ``what`` begins the message ("the document at row 7 holds"); ``per`` follows the size.
+    """
+    if text_bytes <= BATCH_BYTES:  # no more than any batch takes: nothing to check
+        return
+    need = text_bytes * MEMORY_PER_TEXT_BYTE
+    left = available_memory()
+    if left is None or need <= left:
+        return
+    on_disk = f" ({_size_text(src.size)} on disk)" if src.size < text_bytes // 100 else ""
+    raise DataprepError(
+        f"{src.path}: {what} {_size_text(text_bytes)} of text{' ' + per if per else ''}{on_disk}; working on it needs about "
+        f"{_size_text(need)} of memory and {_size_text(left)} is free; drop or split so large a document, "
+        "or run where more memory is free"
+    )
+
+
+def _size_text(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
 
 
 def _column(arr: pa.Array, name: str, src: Source, first_row: int) -> np.ndarray | list:
@@ -332,5 +514,13 @@ def _column(arr: pa.Array, name: str, src: Source, first_row: int) -> np.ndarray
         if len(bad):
             row = first_row + int(bad[0])
             raise DataprepError(f"{src.path}: column 'int_score' holds {ints[bad[0]]} at row {row}, outside 0..5")
+    if name == "token_count":
+        # A count of tokens is never negative, and -1 already means "no count" (null).
+        counts = values.fill_null(0).to_numpy(zero_copy_only=False)
+        bad = np.flatnonzero(counts < 0)
+        if len(bad):
+            row = first_row + int(bad[0])
+            raise DataprepError(f"{src.path}: column 'token_count' holds {counts[bad[0]]} at row {row}; "
+                                "a token count is never negative")
     fill = np.nan if NUMERIC_COLUMNS[name] == "float" else -1
     return values.fill_null(fill).to_numpy(zero_copy_only=False)

@@ -25,6 +25,7 @@ from fsspec.implementations.local import LocalFileSystem
 from dataprep.atomic import fsync_dir, temp_name
 from dataprep.digest import stream_sha256
 from dataprep.errors import DataprepError
+from dataprep.lifeline import check_parent
 
 
 def is_url(path: str | os.PathLike) -> bool:
@@ -105,6 +106,7 @@ class Store:
         """A binary file that appears at ``rel`` only when the block ends without error."""
         if self.local:
             final = Path(self.path(rel))
+            check_parent()  # a worker whose build is gone must not recreate a directory the user deleted
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp = temp_name(final)
             try:
@@ -112,6 +114,7 @@ class Store:
                     yield f
                     f.flush()
                     os.fsync(f.fileno())
+                check_parent()
                 os.replace(tmp, final)
                 fsync_dir(final.parent)
             finally:
@@ -121,6 +124,7 @@ class Store:
         try:
             with os.fdopen(fd, "wb") as f:
                 yield f
+            check_parent()
             self.fs.put_file(tmp, self.path(rel))
         finally:
             os.unlink(tmp)
@@ -147,5 +151,6 @@ class Store:
             self.fs.rm(self.path(rel), recursive=True)
 
     def makedirs(self, rel: str = "") -> None:
+        check_parent()
         if self.local:
             Path(self.path(rel)).mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from dataprep.atomic import atomic_path, write_json
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, printable
 from dataprep.model import GPT, preset_config
 from dataprep.system import System, distributed_env, end_process_group, resolve_system, start_process_group
 from dataprep.digest import sampled_digest
@@ -431,7 +431,7 @@ def run_config(cfg: TrainConfig, data: RunData, resolved: dict) -> dict:
 
 def say(message: str, quiet: bool = False, is_main: bool = True) -> None:
     if is_main and not quiet:
-        print(message, flush=True)
+        print(printable(message), flush=True)
 
 
 @torch.no_grad()
@@ -585,7 +585,7 @@ class Run:
 
     def warn(self, message: str | None) -> None:
         if message and self.is_main:
-            print(f"warning: {message}", file=sys.stderr, flush=True)
+            print(printable(f"warning: {message}"), file=sys.stderr, flush=True)
             self.metrics.write({"step": self.step, "epoch": self.epoch, "warning": message})
 
     def fail(self, message: str, step: int | None = None) -> None:

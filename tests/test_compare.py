@@ -134,3 +134,46 @@ def test_a_half_written_last_line_is_skipped_but_a_broken_middle_is_an_error(tmp
     (run / "metrics.jsonl").write_text("\n".join([lines[0], "garbage", *lines[1:]]) + "\n")
     with pytest.raises(DataprepError, match="line 2 is not JSON"):
         compare([run], tmp_path / "l.png")
+
+
+def _set_line(run, number: int, text: str) -> None:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    lines[number - 1] = text
+    (run / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def _edit_record(run, number: int, **changes) -> None:
+    record = json.loads((run / "metrics.jsonl").read_text().splitlines()[number - 1])
+    record.update(changes)
+    _set_line(run, number, json.dumps({k: v for k, v in record.items() if v != "DROP"}))
+
+
+MALFORMED = {  # what a hand edit, another tool or a damaged disk leaves; each used to be an internal error
+    "config a list": (lambda r: (r / "config.json").write_text("[1, 2]"), "config.json: not a JSON object"),
+    "config train_tokens text": (lambda r: (r / "config.json").write_text('{"train_tokens": "many"}'),
+                                 "'train_tokens' is 'many'"),
+    "config val_digest number": (lambda r: (r / "config.json").write_text('{"val_digest": 7}'), "'val_digest' is 7"),
+    "config not UTF-8": (lambda r: (r / "config.json").write_bytes(b'{"train_tokens": "\xff"}'),
+                         "config.json: not UTF-8"),
+    "metrics line a number": (lambda r: _set_line(r, 2, "12"), "line 2 is not a JSON object"),
+    "metrics val_loss text": (lambda r: _edit_record(r, 4, val_loss="low"), "line 4: 'val_loss' is 'low'"),
+    "metrics tokens missing": (lambda r: _edit_record(r, 1, tokens="DROP"), "line 1: 'tokens' is None"),
+    "metrics step a bool": (lambda r: _edit_record(r, 5, step=True), "line 5: 'step' is True"),
+    "metrics not UTF-8": (lambda r: (r / "metrics.jsonl").write_bytes(b'{"step": 1, "tokens": "\xfe"}\n'),
+                          "metrics.jsonl: not UTF-8"),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_cli_compare_on_malformed_run_files_is_one_line(tmp_path, capsys, case):
+    from dataprep_cli.main import main
+
+    run = make_run(tmp_path, "run", [5.0, 4.0, 3.5, 3.7])  # lines 1-2 and 4-5 metrics, line 3 a warning
+    damage, words = MALFORMED[case]
+    damage(run)
+    code = main(["compare", str(run), "--out", str(tmp_path / "c.png")])
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("dataprep: "), err
+    assert "internal error" not in err and words in lines[0], (words, lines[0])
+    assert not (tmp_path / "c.png").exists()

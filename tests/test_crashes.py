@@ -17,6 +17,7 @@ import pytest
 
 from dataprep.errors import DataprepError
 from dataprep.storage import Store
+from dataprep.workdir import LEDGER
 from dataprep.synth import SynthConfig, generate
 
 OUTPUTS = ("train.bin", "val.bin", "meta.json", "manifest.parquet", "val_bands.npy", "report.md")
@@ -155,4 +156,4 @@ def test_ids_and_sources_never_become_paths(corpus, reference):
     """Document ids and file names end up in the manifest only; every written name is fixed."""
     ref, _ = reference
     names = {p.name for p in ref.iterdir()}
-    assert names <= {".lock", *OUTPUTS}
+    assert names <= {".lock", LEDGER, *OUTPUTS}

@@ -48,7 +48,7 @@ def test_decide_separates_exact_and_near():
         score=np.array([1.0, 1.0, 3.0, 0.0, 0.0]), int_score=np.full(n, -1), language_score=np.full(n, np.nan),
         val_key=np.full(n, 0.5), is_val_source=np.zeros(n, dtype=bool),
     )
-    d = decide(docs, Rules(min_score=None, val_fraction=0), BandsInMemory(bands), np.zeros(n, dtype=bool))
+    d = decide(docs, Rules(min_score=None, val_fraction=0), BandsInMemory(bands))
     assert d.reason.tolist() == ["near-dup", "exact-dup", None, None, None]  # doc 2 outranks doc 0
     assert d.kept.tolist() == [False, False, True, True, True]
     assert d.representative.tolist() == [2, 2, 2, 3, 4]
