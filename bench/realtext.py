@@ -1,0 +1,397 @@
+"""A real-text benchmark corpus, assembled offline from text already on this machine.
+
+    python bench/realtext.py OUT [--mb 50] [--shards 1]
+
+Generated text (``dataprep synth``) is regular: short ASCII lines, few boilerplate
+documents. Real pretraining text is not, and speed measured on one does not carry
+over to the other. This script gathers English text that any Debian/Ubuntu machine
+with Python holds, with no network:
+
+  man        man pages (/usr/share/man/man[1-8], English only) rendered with
+             ``groff -Tutf8 -mandoc``, as ``man -P cat`` shows them
+  doc        /usr/share/doc: changelogs, NEWS, READMEs, copyright files, AUTHORS,
+             TODO, *.txt and *.md (gzip or plain; binary files skipped)
+  licence    /usr/share/common-licenses and LICENSE*/COPYING* files of installed
+             Python packages
+  python     docstrings of the standard library (one document per module, read with
+             ``ast``, nothing imported) and the .rst/.txt/.md files of installed
+             Python packages
+
+Documents longer than ``--max-doc-kb`` are cut at blank lines (paragraphs) into parts,
+as long changelogs would be split into pages on the web. Natural duplicates are kept:
+packages built from one source ship the same changelog, copyright files repeat the
+same licences, man pages share option text and section headings.
+
+All files found form the *pool* (cached in bench/out/realtext_pool.parquet, since
+rendering every man page takes minutes). Their documents are put in a fixed order (by a hash
+of each document's URL), so the corpus never depends on directory listing order.
+A corpus of ``--mb`` megabytes of text takes the documents in that order. When they
+are fewer than ``--mb``, it is cycled: pass k >= 1 makes every document
+anew as its own first half (whole paragraphs) followed by the second half of another
+document of the same source, chosen by a fixed permutation per pass. Every line is
+still a real line, but no recombined document is an exact or near copy of a real
+one (about a third of their shingles are shared, far below the 0.7 threshold),
+so the duplicate share stays what the real text has. The script prints how many
+documents and bytes came from real documents and how many from each pass.
+
+The shards have FineWeb-Edu's columns: id, text, url, score, int_score,
+token_count (GPT-2, no EOT) and language_score; score and language_score are derived
+from a hash of the id, so they are deterministic and spread like FineWeb-Edu's
+(score 2.5 to 5, language_score 0.65 to 1). The same machine gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import gzip
+import hashlib
+import inspect
+import os
+import subprocess
+import sys
+import sysconfig
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+HERE = Path(__file__).resolve().parent
+POOL = HERE / "out" / "realtext_pool.parquet"
+SOURCES = ("man", "doc", "licence", "python")
+DOC_NAMES = ("changelog", "news", "readme", "copyright", "authors", "thanks", "todo", "history", "faq", "bugs")
+DOC_SUFFIXES = (".txt", ".md", ".rst")
+MIN_DOC_BYTES = 200  # stubs ("see the other package") are not documents
+
+
+# ---------------------------------------------------------------- finding text
+
+
+def _decode(data: bytes) -> str | None:
+    """Text of a file, or None for binary or non-UTF-8 content."""
+    if b"\0" in data:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _read(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+        if path.suffix == ".gz":
+            data = gzip.decompress(data)
+    except (OSError, EOFError, gzip.BadGzipFile):
+        return None
+    return _decode(data)
+
+
+def _files(root: Path, pattern: str = "*") -> list[Path]:
+    """Regular files (no symlinks: they repeat a file already taken) under root, sorted."""
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.rglob(pattern) if p.is_file() and not p.is_symlink())
+
+
+def _render_man(path: Path) -> str | None:
+    """A man page as ``man -P cat`` prints it: groff's UTF-8 output without overstrike or colour."""
+    raw = _read(path)
+    if raw is None or raw.lstrip().startswith(".so "):  # an alias of another page
+        return None
+    out = subprocess.run(
+        ["groff", "-Tutf8", "-mandoc", "-P-cbou", "-rHY=0"],
+        input=raw.encode(), capture_output=True, env={**os.environ, "LC_ALL": "C.UTF-8"}, timeout=120,
+    )
+    return _decode(out.stdout) if out.returncode == 0 else None
+
+
+def man_pages(jobs: int) -> list[tuple[str, str]]:
+    root = Path("/usr/share/man")
+    paths = [p for d in sorted(root.glob("man[1-8]")) for p in _files(d)]
+    with ThreadPoolExecutor(jobs) as pool:  # groff runs in its own process: threads suffice
+        texts = list(pool.map(_render_man, paths))
+    return [(f"file://{p}", t) for p, t in zip(paths, texts) if t]
+
+
+def doc_files() -> list[tuple[str, str]]:
+    out = []
+    for p in _files(Path("/usr/share/doc")):
+        name = p.name.lower().removesuffix(".gz")
+        if not (name.startswith(DOC_NAMES) or name.endswith(DOC_SUFFIXES)):
+            continue
+        text = _read(p)
+        if text:
+            out.append((f"file://{p}", text))
+    return out
+
+
+def _package_dirs() -> list[Path]:
+    dirs = {Path(sysconfig.get_paths()["purelib"]), Path("/usr/lib/python3/dist-packages")}
+    return sorted(d for d in dirs if d.is_dir())
+
+
+def licences() -> list[tuple[str, str]]:
+    paths = _files(Path("/usr/share/common-licenses"))
+    for d in _package_dirs():
+        paths += [p for p in _files(d) if p.name.upper().startswith(("LICENSE", "LICENCE", "COPYING"))]
+    out = []
+    for p in paths:
+        text = _read(p)
+        if text:
+            out.append((f"file://{p}", text))
+    return out
+
+
+def _docstrings(path: Path) -> str | None:
+    """One module's docstrings, module first, then each class and function in source order."""
+    try:
+        tree = ast.parse(path.read_bytes())
+    except (SyntaxError, ValueError, OSError):
+        return None
+    parts = []
+    doc = ast.get_docstring(tree)
+    if doc:
+        parts.append(doc)
+
+    def visit(node, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                d = ast.get_docstring(child)
+                if d:
+                    kind = "class" if isinstance(child, ast.ClassDef) else "def"
+                    parts.append(f"{kind} {name}\n\n{inspect.cleandoc(d)}")
+                visit(child, name + ".")
+
+    visit(tree, "")
+    return "\n\n".join(parts) if parts else None
+
+
+def python_text() -> list[tuple[str, str]]:
+    out = []
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    for p in _files(stdlib, "*.py"):
+        rel = p.relative_to(stdlib).parts
+        if "site-packages" in rel or "dist-packages" in rel:
+            continue
+        text = _docstrings(p)
+        if text:
+            out.append((f"file://{p}#docstrings", text))
+    for d in _package_dirs():
+        for p in _files(d):
+            if p.suffix in (".rst", ".txt", ".md") and not p.name.upper().startswith(("LICENSE", "LICENCE", "COPYING")):
+                if p.name in ("RECORD", "top_level.txt", "entry_points.txt", "dependency_links.txt"):
+                    continue
+                text = _read(p)
+                if text:
+                    out.append((f"file://{p}", text))
+    return out
+
+
+def split_document(text: str, max_bytes: int) -> list[str]:
+    """Parts of at most about ``max_bytes`` bytes, cut at blank lines (or at line ends inside a long paragraph)."""
+    text = text.replace("\r\n", "\n").strip("\n")
+    if len(text.encode()) <= max_bytes:
+        return [text]
+    pieces = []
+    for para in text.split("\n\n"):
+        if len(para.encode()) <= max_bytes:
+            pieces.append(para)
+        else:
+            pieces.extend(para.split("\n"))
+    parts, current, size = [], [], 0
+    for piece in pieces:
+        n = len(piece.encode()) + 2
+        if current and size + n > max_bytes:
+            parts.append("\n\n".join(current))
+            current, size = [], 0
+        current.append(piece)
+        size += n
+    if current:
+        parts.append("\n\n".join(current))
+    return parts
+
+
+def build_pool(jobs: int) -> pa.Table:
+    """Every document found, whole, in a fixed order of source, then path."""
+    found = {"man": man_pages(jobs), "doc": doc_files(), "licence": licences(), "python": python_text()}
+    rows = {"source": [], "url": [], "text": []}
+    for source in SOURCES:
+        for url, text in found[source]:
+            rows["source"].append(source)
+            rows["url"].append(url)
+            rows["text"].append(text)
+    return pa.table(rows)
+
+
+def load_pool(jobs: int, rebuild: bool = False) -> pa.Table:
+    if POOL.exists() and not rebuild:
+        return pq.read_table(POOL)
+    print("gathering real text (rendering man pages takes a few minutes, once)...", file=sys.stderr)
+    table = build_pool(jobs)
+    POOL.parent.mkdir(parents=True, exist_ok=True)
+    tmp = POOL.with_suffix(".tmp")
+    pq.write_table(table, tmp)
+    tmp.replace(POOL)
+    return table
+
+
+def documents(pool: pa.Table, max_doc_kb: int) -> pa.Table:
+    """The pool's files cut into documents, in a fixed order (a hash of each URL); prints what it found."""
+    rows = {"source": [], "url": [], "text": []}
+    for source, url, text in zip(*(pool[c].to_pylist() for c in ("source", "url", "text"))):
+        parts = split_document(text, max_doc_kb * 1000)
+        for k, part in enumerate(parts):
+            if len(part.encode()) < MIN_DOC_BYTES:
+                continue
+            rows["source"].append(source)
+            rows["url"].append(url if len(parts) == 1 else f"{url}#part{k}")
+            rows["text"].append(part)
+    for source in SOURCES:
+        files = sources.count(source)
+        texts = [t for s, t in zip(rows["source"], rows["text"]) if s == source]
+        size = sum(len(t.encode()) for t in texts)
+        print(f"  {source:8s} {files:6,} files -> {len(texts):7,} documents, {size / 1e6:7.1f} MB", file=sys.stderr)
+    order = sorted(range(len(rows["url"])), key=lambda i: _hash(rows["url"][i]))
+    return pa.table(rows).take(order)
+
+
+# ---------------------------------------------------------------- the corpus
+
+
+def _hash(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
+
+
+def _halves(text: str) -> tuple[str, str]:
+    """The document cut at the blank line (or line end) nearest its middle."""
+    paras = text.split("\n\n")
+    sep = "\n\n"
+    if len(paras) < 2:
+        paras, sep = text.split("\n"), "\n"
+    if len(paras) < 2:
+        return text, ""
+    sizes = np.cumsum([len(p) for p in paras])
+    cut = int(np.clip(np.searchsorted(sizes, sizes[-1] / 2), 1, len(paras) - 1))
+    return sep.join(paras[:cut]), sep.join(paras[cut:])
+
+
+def recombined(pool: pa.Table, cycle: int) -> tuple[list[str], list[str]]:
+    """Pass ``cycle`` >= 1: each pool document's first half + another same-source document's second half."""
+    texts = pool["text"].to_pylist()
+    urls = pool["url"].to_pylist()
+    sources = np.array(pool["source"].to_pylist())
+    partner = np.arange(len(texts))
+    for source in SOURCES:
+        idx = np.flatnonzero(sources == source)
+        if len(idx) < 2:
+            continue
+        # Each document's successor in a shuffle salted by the pass: never itself.
+        shuffled = idx[np.argsort([_hash(f"{cycle}:{urls[i]}") for i in idx])]
+        partner[shuffled] = np.roll(shuffled, -1)
+    out_texts, out_urls = [], []
+    for i, j in enumerate(partner):
+        head, _ = _halves(texts[i])
+        _, tail = _halves(texts[j])
+        out_texts.append(f"{head}\n\n{tail}" if tail else head)
+        out_urls.append(f"{urls[i]}?pass={cycle}&with={urls[j]}")
+    return out_texts, out_urls
+
+
+def assemble(pool: pa.Table, mb: float) -> tuple[list[str], list[str], list[int]]:
+    """(texts, urls, pass of each) totalling at least ``mb`` MB of UTF-8 text, in a fixed order."""
+    target = int(mb * 1e6)
+    texts, urls, passes, size, cycle = [], [], [], 0, 0
+    while size < target:
+        if cycle == 0:
+            batch_texts, batch_urls = pool["text"].to_pylist(), pool["url"].to_pylist()
+        else:
+            batch_texts, batch_urls = recombined(pool, cycle)
+        for t, u in zip(batch_texts, batch_urls):
+            if size >= target:
+                break
+            texts.append(t)
+            urls.append(u)
+            passes.append(cycle)
+            size += len(t.encode())
+        cycle += 1
+    return texts, urls, passes
+
+
+def _unit(keys: list[str], salt: str) -> np.ndarray:
+    return np.array([_hash(salt + k) for k in keys], dtype=np.float64) / 2.0**64
+
+
+def write_corpus(out: Path, texts: list[str], urls: list[str], shards: int, row_group: int) -> list[Path]:
+    from dataprep.tokenizer import encode_batch, get_encoding
+
+    enc = get_encoding()
+    out.mkdir(parents=True, exist_ok=True)
+    ids = [f"<urn:realtext:{hashlib.blake2b(u.encode(), digest_size=16).hexdigest()}>" for u in urls]
+    score = np.round(2.5 + 2.5 * _unit(ids, "score"), 4)
+    language_score = np.round(0.65 + 0.35 * _unit(ids, "language"), 4)
+    bounds = np.linspace(0, len(texts), shards + 1).astype(int)
+    paths = []
+    for s in range(shards):
+        lo, hi = bounds[s], bounds[s + 1]
+        counts = []
+        for k in range(lo, hi, 2048):  # tokenized in slices: bounded memory at any corpus size
+            _, lengths = encode_batch(enc, texts[k : min(hi, k + 2048)], os.cpu_count() or 1)
+            counts.append(lengths)
+        table = pa.table(
+            {
+                "id": ids[lo:hi],
+                "text": texts[lo:hi],
+                "url": urls[lo:hi],
+                "score": score[lo:hi],
+                "int_score": np.rint(np.clip(score[lo:hi], 0, 5)).astype(np.int64),
+                "token_count": np.concatenate(counts) if counts else np.zeros(0, np.int64),
+                "language_score": language_score[lo:hi],
+            }
+        )
+        path = out / f"shard_{s:05d}.parquet"
+        tmp = path.with_name(path.name + ".tmp")
+        pq.write_table(table, tmp, row_group_size=row_group)
+        tmp.replace(path)
+        paths.append(path)
+    return paths
+
+
+def make(out: Path, mb: float, shards: int = 1, jobs: int = 2, max_doc_kb: int = 8, row_group: int = 1024) -> list[Path]:
+    """Write the corpus (unless already there) and return its shard paths."""
+    paths = [out / f"shard_{s:05d}.parquet" for s in range(shards)]
+    if all(p.exists() for p in paths):
+        return paths
+    pool = documents(load_pool(jobs), max_doc_kb)
+    texts, urls, passes = assemble(pool, mb)
+    print(f"pool: {pool.num_rows:,} real documents, {sum(len(t.encode()) for t in pool['text'].to_pylist()) / 1e6:.1f} MB",
+          file=sys.stderr)
+    passes_arr = np.array(passes)
+    sizes = np.array([len(t.encode()) for t in texts])
+    for k in range(int(passes_arr.max()) + 1):
+        sel = passes_arr == k
+        what = "real documents" if k == 0 else f"recombined documents (pass {k})"
+        print(f"corpus: {int(sel.sum()):,} {what}, {sizes[sel].sum() / 1e6:.1f} MB", file=sys.stderr)
+    return write_corpus(out, texts, urls, shards, row_group)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("out", type=Path, help="directory for shard_NNNNN.parquet")
+    ap.add_argument("--mb", type=float, default=50, help="megabytes of text (UTF-8) in the corpus")
+    ap.add_argument("--shards", type=int, default=1)
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="groff processes at once")
+    ap.add_argument("--max-doc-kb", type=int, default=8, help="longer documents are cut at paragraphs")
+    ap.add_argument("--rebuild-pool", action="store_true", help="gather the text again")
+    args = ap.parse_args()
+    if args.rebuild_pool:
+        load_pool(args.jobs, rebuild=True)
+    for p in make(args.out, args.mb, args.shards, args.jobs, args.max_doc_kb):
+        print(p)
+
+
+if __name__ == "__main__":
+    main()
