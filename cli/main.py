@@ -10,7 +10,7 @@ import sys
 import traceback
 
 try:  # importing the library takes most of a second: a Ctrl-C in it ends quietly too
-    from dataprep import __version__
+    from dataprep.version import __version__
     from dataprep.errors import DataprepError
     from dataprep.memory import keep_freed_memory
     from dataprep_cli.build_cmd import add_build

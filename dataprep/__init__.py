@@ -1,11 +1,30 @@
-"""dataprep: measure the effective unique tokens of a pretraining corpus, and build deduplicated token bins."""
+"""dataprep: measure the effective unique tokens of a pretraining corpus, and build deduplicated token bins.
 
-__version__ = "0.1.0"
+The public names load on first use (PEP 562), so ``import dataprep.train`` on a torchrun rank does not
+pay for polars, pyarrow, datasketch and tiktoken, which only the data path needs.
+"""
 
-from dataprep.errors import DataprepError  # noqa: E402
-from dataprep.estimate import EstimateOptions, estimate  # noqa: E402
-from dataprep.minhash import LSHParams  # noqa: E402
-from dataprep.plan import Plan  # noqa: E402
-from dataprep.tokenizer import get_encoding  # noqa: E402
+from importlib import import_module
 
-__all__ = ["DataprepError", "EstimateOptions", "LSHParams", "Plan", "estimate", "get_encoding", "__version__"]
+from dataprep.version import __version__
+
+_PUBLIC = {
+    "DataprepError": "dataprep.errors",
+    "EstimateOptions": "dataprep.estimate",
+    "estimate": "dataprep.estimate",
+    "LSHParams": "dataprep.minhash",
+    "Plan": "dataprep.plan",
+    "get_encoding": "dataprep.tokenizer",
+}
+
+__all__ = [*_PUBLIC, "__version__"]
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'dataprep' has no attribute {name!r}")
+    return getattr(import_module(_PUBLIC[name]), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

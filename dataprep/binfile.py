@@ -21,10 +21,9 @@ import numpy as np
 
 from dataprep.errors import DataprepError
 from dataprep.storage import Store
+from dataprep.tokens import LLMC_HEADER_BYTES, LLMC_MAGIC, LLMC_VERSION  # the format is defined once, by its reader
 
-LLMC_MAGIC = 20240520
-LLMC_VERSION = 1
-LLMC_HEADER_INTS = 256
+LLMC_HEADER_INTS = LLMC_HEADER_BYTES // 4
 LLMC_SHARD_TOKENS = 100_000_000
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dataprep import __version__
+from dataprep.version import __version__
 from dataprep.binfile import BinWriter, LlmcWriter, with_eot
 from dataprep.boilerplate import find_boilerplate, strip_lines
 from dataprep.decide import Corpus, Decisions, decide, load_corpus

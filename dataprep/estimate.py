@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dataprep import __version__
+from dataprep.version import __version__
 from dataprep.boilerplate import Boilerplate, find_boilerplate, strip_lines
 from dataprep.dedup import Duplicates, find_duplicates
 from dataprep.diversity import NgramDiversity

@@ -1,12 +1,15 @@
 """Text normalisation shared by exact dedup, MinHash and boilerplate lines.
 
-The rule (datatrove's, which produced FineWeb): lowercase; strip accents
+The rule (close to datatrove's, which produced FineWeb; the one difference is below): lowercase; strip accents
 (a character whose canonical decomposition carries combining marks becomes
 its base characters, and combining marks are dropped); invisible format
 characters (Unicode Cf: zero-width joiners and spaces, soft hyphens, bidi
 marks) are dropped, so "soft\u00adware" is "software"; digits become ``0``;
 punctuation, symbols and whitespace become word separators. Words are what
-remains between separators; lines are split on ``\\n``.
+remains between separators; lines are split on ``\\n``. Unlike datatrove, which
+maps a run of digits to a single ``0``, every digit becomes ``0`` here ("2024"
+is "0000"), so numbers of different lengths stay different words; both rules
+make documents that differ only in a number's value match.
 
 ASCII bytes are mapped with one 256-entry table in numpy. Only lines that
 hold non-ASCII characters go through polars string expressions (Rust, over

@@ -9,7 +9,6 @@ in one ``put`` only when complete, so a reader never sees half an object.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -24,6 +23,7 @@ import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
 from dataprep.atomic import fsync_dir, temp_name
+from dataprep.digest import stream_sha256
 from dataprep.errors import DataprepError
 
 
@@ -42,11 +42,8 @@ def filesystem(path: str | os.PathLike) -> tuple[fsspec.AbstractFileSystem, str]
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """sha256 of a file's bytes (local path or URL), read in chunks so any size fits in memory."""
     fs, inner = filesystem(path)
-    digest = hashlib.sha256()
     with fs.open(inner, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
+        return stream_sha256(f, chunk)
 
 
 class Store:

@@ -187,7 +187,8 @@ def generate(out: str | Path, cfg: SynthConfig) -> SynthTruth:
     """Write ``cfg.shards`` parquet files and return what was planted.
 
     ``out`` is a file path when ``shards == 1`` and a directory otherwise
-    (files ``shard_00000.parquet``, ...).
+    (files ``shard_00000.parquet``, ...). The plan comes first (cheap arrays), then the text
+    shard by shard, so memory holds one shard plus the documents that later copies still need.
     """
     if cfg.schema not in SCHEMAS:
         raise ValueError(f"schema must be one of {SCHEMAS}")
@@ -195,16 +196,37 @@ def generate(out: str | Path, cfg: SynthConfig) -> SynthTruth:
     w = _Writer(cfg, rng)
     enc = get_encoding("gpt2")
     truth = SynthTruth()
-    out = Path(out)
-    if cfg.shards == 1:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        paths = [out]
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        paths = [out / f"shard_{i:05d}.parquet" for i in range(cfg.shards)]
+    _plan_copies(cfg, rng, truth)
+    prefix, suffix = _plant_boilerplate(cfg, rng, w, truth)
+    scores = np.round(rng.beta(2.0, 2.0, cfg.docs * cfg.shards) * 5.0, 4)
+    texts_of = _TextSource(truth, w, rng, prefix, suffix)
+    for shard, path in enumerate(_shard_paths(Path(out), cfg.shards)):
+        lo, hi = shard * cfg.docs, (shard + 1) * cfg.docs
+        cols: dict[str, list] = {"text": [texts_of(i) for i in range(lo, hi)]}
+        cols.update(_metadata(cfg, rng, hi - lo, lo, shard))
+        if cfg.schema != "text":
+            cols["token_count"] = [len(t) for t in enc.encode_ordinary_batch(cols["text"])]
+        if cfg.schema == "fineweb-edu":
+            cols["score"] = list(scores[lo:hi])
+            cols["int_score"] = list(np.rint(np.clip(scores[lo:hi], 0, 5)).astype(np.int64))
+        tmp = path.with_name(path.name + ".tmp")
+        pq.write_table(pa.table(cols), tmp, row_group_size=cfg.row_group_size)
+        tmp.replace(path)
+        truth.files.append(str(path))
+        truth.rows_per_file.append(hi - lo)
+    return truth
 
-    # The plan first (cheap arrays), then the text shard by shard, so memory holds
-    # one shard plus the documents that later copies still need.
+
+def _shard_paths(out: Path, shards: int) -> list[Path]:
+    if shards == 1:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        return [out]
+    out.mkdir(parents=True, exist_ok=True)
+    return [out / f"shard_{i:05d}.parquet" for i in range(shards)]
+
+
+def _plan_copies(cfg: SynthConfig, rng: np.random.Generator, truth: SynthTruth) -> None:
+    """Which documents are originals, exact copies or near copies (of which earlier original, at what edit rate)."""
     n_total = cfg.docs * cfg.shards
     kinds = rng.choice(
         ["original", "exact", "near"],
@@ -220,10 +242,16 @@ def generate(out: str | Path, cfg: SynthConfig) -> SynthTruth:
     truth.source = [int(x) for x in source]
     truth.edit_rate = [float(x) for x in rates]
 
-    # Boilerplate goes only into originals nobody copies, so every planted
-    # line's document count is the same before and after deduplication.
+
+def _plant_boilerplate(cfg: SynthConfig, rng: np.random.Generator, w: _Writer,
+                       truth: SynthTruth) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """The boilerplate lines each document starts and ends with.
+
+    They go only into originals nobody copies, so every planted line's document count is the same
+    before and after deduplication.
+    """
     copied = set(truth.source) - {-1}
-    singles = [int(i) for i in originals if int(i) not in copied]
+    singles = [i for i, kind in enumerate(truth.kind) if kind == "original" and i not in copied]
     prefix: dict[int, list[str]] = {}
     suffix: dict[int, list[str]] = {}
     for b in range(cfg.boilerplate_lines):
@@ -235,38 +263,26 @@ def generate(out: str | Path, cfg: SynthConfig) -> SynthTruth:
         for d in docs:
             where.setdefault(d, []).append(line)
         truth.boilerplate[line] = docs
-    scores = np.round(rng.beta(2.0, 2.0, n_total) * 5.0, 4)
+    return prefix, suffix
 
-    kept_paras: dict[int, list[list[str]]] = {}  # originals that a later copy needs
-    kept_text: dict[int, str] = {}
-    for shard, path in enumerate(paths):
-        lo, hi = shard * cfg.docs, (shard + 1) * cfg.docs
-        texts = []
-        for i in range(lo, hi):
-            kind, src = truth.kind[i], truth.source[i]
-            if kind == "original":
-                paras = w.document()
-                text = _render(paras)
-                if i in copied:
-                    kept_paras[i], kept_text[i] = paras, text
-                text = "\n".join(prefix.get(i, []) + [text] + suffix.get(i, []))
-            elif kind == "exact":
-                text = kept_text[src] if rng.random() < 0.5 else _restyle(kept_text[src], rng)
-            else:
-                text = _render(_edit(kept_paras[src], truth.edit_rate[i], w))
-            texts.append(text)
-        cols: dict[str, list] = {"text": texts}
-        cols.update(_metadata(cfg, rng, hi - lo, lo, shard))
-        if cfg.schema != "text":
-            cols["token_count"] = [len(t) for t in enc.encode_ordinary_batch(texts)]
-        if cfg.schema == "fineweb-edu":
-            s = scores[lo:hi]
-            cols["score"] = list(s)
-            cols["int_score"] = list(np.rint(np.clip(s, 0, 5)).astype(np.int64))
-        table = pa.table(cols)
-        tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp, row_group_size=cfg.row_group_size)
-        tmp.replace(path)
-        truth.files.append(str(path))
-        truth.rows_per_file.append(hi - lo)
-    return truth
+
+class _TextSource:
+    """The text of document i, written in order; keeps the originals that later copies still need."""
+
+    def __init__(self, truth: SynthTruth, w: _Writer, rng: np.random.Generator, prefix: dict, suffix: dict):
+        self.truth, self.w, self.rng, self.prefix, self.suffix = truth, w, rng, prefix, suffix
+        self.copied = set(truth.source) - {-1}
+        self.kept_paras: dict[int, list[list[str]]] = {}
+        self.kept_text: dict[int, str] = {}
+
+    def __call__(self, i: int) -> str:
+        kind, src = self.truth.kind[i], self.truth.source[i]
+        if kind == "exact":
+            return self.kept_text[src] if self.rng.random() < 0.5 else _restyle(self.kept_text[src], self.rng)
+        if kind == "near":
+            return _render(_edit(self.kept_paras[src], self.truth.edit_rate[i], self.w))
+        paras = self.w.document()
+        text = _render(paras)
+        if i in self.copied:
+            self.kept_paras[i], self.kept_text[i] = paras, text
+        return "\n".join(self.prefix.get(i, []) + [text] + self.suffix.get(i, []))

@@ -29,6 +29,7 @@ ENDOFTEXT = "<|endoftext|>"
 GPT2_EOT = 50256
 
 
+@lru_cache(maxsize=None)
 def _bundled_ranks() -> dict[bytes, int]:
     """The shipped ranks file, refused unless its sha256 is the published one."""
     try:
@@ -68,7 +69,9 @@ def get_encoding(name: str = "gpt2", backend: str = "tiktoken"):
         import riptoken
     except ImportError:
         raise DataprepError("the riptoken backend needs: pip install 'dataprep[fast]'") from None
-    fast = riptoken.Encoding(riptoken.CoreBPE(enc._mergeable_ranks, enc._special_tokens, enc._pat_str), enc)
+    if name != "gpt2":  # riptoken is built from the ranks we ship; tiktoken keeps other encodings' ranks private
+        raise DataprepError(f"the riptoken backend supports the gpt2 tokenizer only, not {name!r}")
+    fast = riptoken.Encoding(riptoken.CoreBPE(_bundled_ranks(), {ENDOFTEXT: GPT2_EOT}, r50k_pat_str), enc)
     samples = [_CHECK_TEXT, _CHECK_TEXT * 3, ""]
     if [fast.encode_ordinary(t) for t in samples] != [enc.encode_ordinary(t) for t in samples]:
         raise DataprepError("riptoken's ids differ from tiktoken's on the check text; use --tokenizer tiktoken")

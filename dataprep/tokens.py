@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataprep.storage import file_sha256
+from dataprep.digest import local_sha256
 from dataprep.errors import DataprepError
 
 # llm.c shard: 256 little-endian int32 (magic, version, token count, unused...), then uint16 tokens.
@@ -99,4 +99,4 @@ def find_data(data_dir: str | Path, val_bin: str | Path | None = None) -> tuple[
 
 def file_digest(path: str | Path) -> str:
     """The fingerprint that says two runs were scored on the same val set."""
-    return file_sha256(path)
+    return local_sha256(path)

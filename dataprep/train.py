@@ -12,8 +12,9 @@ import math
 import os
 import sys
 import time
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,10 +25,13 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from dataprep.atomic import atomic_path, write_json
 from dataprep.errors import DataprepError
 from dataprep.model import GPT, preset_config
+from dataprep.system import System, distributed_env, end_process_group, resolve_system, start_process_group
+from dataprep.digest import sampled_digest
 from dataprep.tokens import file_digest, find_data, load_tokens
 
 VAL_WINDOW_SEED = 0  # fixed forever: it is what makes val losses of different runs comparable point for point
-PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense, per GPU
+# sequences per micro-batch when --batch-size is not given; docs/train.md has the memory each takes
+DEFAULT_BATCH = {"tiny": 16, "gpt2-124m": 32, "gpt2-350m": 16}
 EPOCH_WARNING = "the run has now seen every training token once (epoch 1.0); further steps repeat data"
 TIMING_KEYS = ("tokens_per_s", "mfu")  # the only metrics that differ between identical runs
 
@@ -50,8 +54,8 @@ class TrainConfig:
     max_iters: int | None = None
     max_tokens: int | None = None
     # a step is grad_accum micro-batches of batch_size sequences; batch_size counts all GPUs together,
-    # so the curve in tokens does not depend on how many GPUs ran it
-    batch_size: int = 16
+    # so the curve in tokens does not depend on how many GPUs ran it. None: DEFAULT_BATCH of the preset
+    batch_size: int | None = None
     grad_accum: int = 1
     # optimizer and schedule
     lr: float = 6e-4
@@ -80,8 +84,11 @@ def check_config(cfg: TrainConfig) -> None:
     """Every option a user can get wrong, refused with one line before any work starts."""
     if (cfg.max_iters is None) == (cfg.max_tokens is None):
         raise DataprepError("give exactly one of --max-iters or --max-tokens")
-    positive = ["batch_size", "grad_accum", "eval_interval", "eval_windows", "log_interval", "patience"]
+    if cfg.model not in DEFAULT_BATCH:
+        raise DataprepError(f"model must be one of {', '.join(DEFAULT_BATCH)}, got {cfg.model!r}")
+    positive = ["grad_accum", "eval_interval", "eval_windows", "log_interval", "patience"]
     positive += ["max_iters"] if cfg.max_iters is not None else ["max_tokens"]
+    positive += ["batch_size"] if cfg.batch_size is not None else []
     for name in positive:
         if getattr(cfg, name) < 1:
             raise DataprepError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
@@ -93,8 +100,10 @@ def check_config(cfg: TrainConfig) -> None:
         raise DataprepError(f"--schedule must be cosine or wsd, got {cfg.schedule!r}")
     if not 0 <= cfg.decay_frac <= 1:
         raise DataprepError(f"decay_frac must be between 0 and 1, got {cfg.decay_frac}")
-    if cfg.weight_decay < 0 or cfg.grad_clip < 0 or not all(0 <= b < 1 for b in cfg.betas):
-        raise DataprepError("weight_decay and grad_clip must be >= 0 and betas in [0, 1)")
+    # written as "not x >= 0" so that nan, which compares false with everything, is refused too
+    if not (cfg.weight_decay >= 0 and cfg.grad_clip >= 0 and all(0 <= b < 1 for b in cfg.betas)):
+        raise DataprepError(f"need --weight-decay >= 0, --grad-clip >= 0 and betas in [0, 1), got weight_decay "
+                            f"{cfg.weight_decay}, grad_clip {cfg.grad_clip}, betas {tuple(cfg.betas)}")
     if cfg.dtype not in ("auto", "float32", "bfloat16"):
         raise DataprepError(f"--dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
     if cfg.compile not in ("auto", True, False):
@@ -154,11 +163,13 @@ class WindowLoader:
         share = rows // world
         mine = windows[rank * share : (rank + 1) * share]
         T = self.block_size
+        file_of = np.searchsorted(self.window_ends, mine, side="right")
+        first_token = (mine - np.concatenate(([0], self.window_ends[:-1]))[file_of]) * T
+        span = np.arange(T + 1)
         batch = np.empty((len(mine), T + 1), dtype=np.int64)
-        for row, window in enumerate(mine):
-            file_index = int(np.searchsorted(self.window_ends, window, side="right"))
-            first = int(window) - (int(self.window_ends[file_index - 1]) if file_index else 0)
-            batch[row] = self.files[file_index][first * T : first * T + T + 1]
+        for f in np.unique(file_of):  # one gather per file rather than a Python step per window
+            rows_of_f = np.flatnonzero(file_of == f)
+            batch[rows_of_f] = self.files[f][first_token[rows_of_f, None] + span]
         return batch
 
 
@@ -174,8 +185,9 @@ def val_windows(tokens: np.ndarray, block_size: int, count: int) -> np.ndarray:
     return np.stack([tokens[w * block_size : w * block_size + block_size + 1] for w in picked]).astype(np.int64)
 
 
-def check_vocab(batch: np.ndarray, vocab_size: int, where: str) -> None:
-    top = int(batch.max())
+def check_vocab(tokens: np.ndarray, vocab_size: int, where: str, chunk: int = 1 << 24) -> None:
+    """Refuse token ids the model has no embedding for; run once per file at load, in chunks so a memmap stays cheap."""
+    top = max(int(tokens[i : i + chunk].max()) for i in range(0, len(tokens), chunk))
     if top >= vocab_size:
         raise DataprepError(
             f"{where} holds token id {top}, outside the model's vocab_size {vocab_size}; "
@@ -264,7 +276,7 @@ class MetricsLog:
 
     def write(self, record: dict) -> None:
         if self.enabled:
-            with open(self.path, "a") as f:
+            with writing(self.path), open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
 
     def keep_until(self, step: int) -> None:
@@ -279,14 +291,23 @@ class MetricsLog:
                 continue
             if record["step"] <= step:
                 kept.append(line + "\n")
-        with atomic_path(self.path) as tmp:
+        with writing(self.path), atomic_path(self.path) as tmp:
             tmp.write_text("".join(kept))
+
+
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """A failed write (full disk, lost permission) as one line naming the file."""
+    try:
+        yield
+    except OSError as exc:
+        raise DataprepError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write tmp, fsync, rename: a crash mid-write leaves the previous checkpoint intact."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    with writing(path), atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)  # through a Python file, so a full disk is an OSError rather than a C++ assertion
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -309,47 +330,103 @@ def check_resumable(ckpt: dict, expected: dict) -> None:
             )
 
 
-# ----------------------------------------------------------------------------- system
+# ----------------------------------------------------------------------------- data on disk
 
 
-def start_distributed() -> tuple[int, int, int]:
-    """(rank, local_rank, world_size); a process group only when torchrun started several processes."""
-    world = int(os.environ.get("WORLD_SIZE", 1))
-    if "RANK" not in os.environ or world == 1:
-        return 0, 0, 1
-    dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
-    return int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)), world
+@dataclass
+class RunData:
+    train_files: list[Path]
+    val_file: Path
+    train: list[np.ndarray]
+    val: np.ndarray
+    val_digest: str  # what says two runs were scored on the same val set
+    train_digest: str  # what says a resume continues on the same train data
+
+    @property
+    def train_tokens(self) -> int:
+        return sum(len(t) for t in self.train)
 
 
-def resolve_device(name: str, local_rank: int, world: int) -> torch.device:
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and world > 1:
-        name = f"cuda:{local_rank}"
+def load_data(cfg: TrainConfig, vocab_size: int) -> RunData:
+    """The token files, each checked once against the model's vocab, so the step loop never has to."""
+    train_files, val_file = find_data(cfg.data_dir, cfg.val_bin)
+    train = [load_tokens(p) for p in train_files]
+    for path, tokens in zip(train_files, train):
+        check_vocab(tokens, vocab_size, f"train file {path}")
+    val = load_tokens(val_file)
+    check_vocab(val, vocab_size, f"val file {val_file}")
+    return RunData(
+        train_files=train_files, val_file=val_file, train=train, val=val, val_digest=file_digest(val_file),
+        train_digest=sampled_digest(train_files),
+    )
+
+
+RUN_FILES = ("ckpt.pt", "metrics.jsonl", "config.json")  # everything the trainer writes into a run directory
+
+
+def prepare_run_dir(out_dir: Path, run_config: dict, resume: bool) -> None:
+    """Refuse a run directory that holds something this run must not replace; clear our own stale temporaries."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataprepError(f"--out {out_dir} is a file, not a run directory")
+    if (out_dir / "ckpt.pt").exists() and not resume:
+        raise DataprepError(f"{out_dir} already holds a run; pass --resume to continue it, or choose another --out")
+    if resume:
+        return
+    if (out_dir / "metrics.jsonl").exists() or (out_dir / "config.json").exists():
+        # a run stopped before its first checkpoint may start again (its own message says so), but only the
+        # same run: another run's curve is never overwritten without a word
+        if not same_run(read_json(out_dir / "config.json"), run_config):
+            raise DataprepError(f"{out_dir} holds the log of another run (no checkpoint); choose another --out "
+                                "or delete that directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        for stale in out_dir.glob(f".{name}.tmp-*"):  # a save cut short by a kill; the real file is intact
+            pid = stale.name.rsplit("-", 1)[1]
+            if pid.isdigit() and not process_alive(int(pid)):
+                stale.unlink(missing_ok=True)
+
+
+def same_run(a: dict | None, b: dict) -> bool:
+    """Two config.json say the same run; --quiet and --resume change what is printed, not the curve."""
+    if not isinstance(a, dict):
+        return False
+    b = json.loads(json.dumps(b))  # as read back from disk: tuples become lists
+    ignored = ("quiet", "resume")
+    return {k: v for k, v in a.items() if k not in ignored} == {k: v for k, v in b.items() if k not in ignored}
+
+
+def read_json(path: Path):
     try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise DataprepError(f"--device {name!r} is not a device torch knows (try cpu or cuda)") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DataprepError("--device cuda, but torch sees no CUDA GPU")
-        torch.cuda.set_device(device)
-    return device
-
-
-def resolve_dtype(name: str, device: torch.device) -> torch.dtype:
-    if name == "auto":
-        bf16_ok = device.type == "cuda" and torch.cuda.is_bf16_supported()
-        return torch.bfloat16 if bf16_ok else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
-
-
-def peak_flops(device: torch.device) -> float | None:
-    """The GPU's dense bf16 peak, for MFU; None where we do not know it (CPU, other GPUs)."""
-    if device.type != "cuda":
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
         return None
-    name = torch.cuda.get_device_name(device)
-    return next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def run_config(cfg: TrainConfig, data: RunData, resolved: dict) -> dict:
+    """config.json: the options as given, the data they ran on, and every default the run resolved."""
+    return {
+        **asdict(cfg),
+        "data_dir": str(Path(cfg.data_dir).resolve()),
+        "train_files": [str(p.resolve()) for p in data.train_files],
+        "val_file": str(data.val_file.resolve()),
+        "val_digest": data.val_digest,
+        "train_tokens": data.train_tokens,
+        "val_tokens": len(data.val),
+        "resolved": resolved,
+    }
+
+
+# ----------------------------------------------------------------------------- one step
 
 
 def say(message: str, quiet: bool = False, is_main: bool = True) -> None:
@@ -357,16 +434,13 @@ def say(message: str, quiet: bool = False, is_main: bool = True) -> None:
         print(message, flush=True)
 
 
-# ----------------------------------------------------------------------------- the loop
-
-
 @torch.no_grad()
-def evaluate(model, windows: torch.Tensor, rows: int, autocast, rank: int, world: int) -> float:
+def evaluate(model, windows: torch.Tensor, rows: int, system: System, rank: int, world: int) -> float:
     """Mean loss over the fixed val windows; ranks split the windows and add up."""
     model.eval()
     totals = torch.zeros(2, device=windows.device, dtype=torch.float64)  # loss summed over windows, windows
     for chunk in windows[rank::world].split(rows):
-        with autocast:
+        with system.autocast():
             _, loss = model(chunk[:, :-1], chunk[:, 1:])
         totals[0] += loss.double() * len(chunk)
         totals[1] += len(chunk)
@@ -386,18 +460,19 @@ def smaller_batch_advice(batch_size: int, grad_accum: int, world: int) -> str:
     return f"try --batch-size {batch_size // factor} --grad-accum {grad_accum * factor}, the same tokens per step"
 
 
-def forward_backward(model, loader, cfg, vocab_size, device, autocast, rank, world) -> tuple[float, float]:
-    """Accumulate one step's gradients and clip them; returns (mean loss over all ranks, grad norm)."""
-    total = torch.zeros((), device=device)
+def forward_backward(model, loader, cfg, system: System, rank, world) -> tuple[torch.Tensor, torch.Tensor]:
+    """Accumulate one step's gradients and clip them; returns (mean loss over all ranks, grad norm) as tensors.
+
+    Nothing here waits for the GPU: the losses are read in one go at the next log line, so the CPU
+    gathers and copies the next batch while the GPU still works on this one.
+    """
+    total = torch.zeros((), device=system.device)
     for micro in range(cfg.grad_accum):
-        batch = loader.next_batch(cfg.batch_size, rank, world)
-        check_vocab(batch, vocab_size, "the train data")
-        batch = torch.from_numpy(batch)
-        batch = batch.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else batch.to(device)
+        batch = system.to_device(loader.next_batch(cfg.batch_size, rank, world))
         # DDP all-reduces gradients on every backward; only the last micro-batch's needs to
         last = micro == cfg.grad_accum - 1
         with model.no_sync() if world > 1 and not last else nullcontext():
-            with autocast:
+            with system.autocast():
                 _, loss = model(batch[:, :-1], batch[:, 1:])
             (loss / cfg.grad_accum).backward()
         total += loss.detach()
@@ -405,34 +480,10 @@ def forward_backward(model, loader, cfg, vocab_size, device, autocast, rank, wor
         dist.all_reduce(total)
     max_norm = cfg.grad_clip if cfg.grad_clip > 0 else math.inf
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
-    return total.item() / (cfg.grad_accum * world), grad_norm.item()
+    return total / (cfg.grad_accum * world), grad_norm
 
 
-@dataclass
-class RunData:
-    train_files: list[Path]
-    val_file: Path
-    train: list[np.ndarray]
-    val: np.ndarray
-    val_digest: str  # what says two runs were scored on the same val set
-
-    @property
-    def train_tokens(self) -> int:
-        return sum(len(t) for t in self.train)
-
-
-def load_data(cfg: TrainConfig) -> RunData:
-    train_files, val_file = find_data(cfg.data_dir, cfg.val_bin)
-    return RunData(
-        train_files=train_files,
-        val_file=val_file,
-        train=[load_tokens(p) for p in train_files],
-        val=load_tokens(val_file),
-        val_digest=file_digest(val_file),
-    )
-
-
-def checkpoint_state(identity: dict, raw_model, optimizer, step: int, loader, monitor, device) -> dict:
+def checkpoint_state(identity: dict, raw_model, optimizer, step: int, loader, monitor, system: System) -> dict:
     """Everything a resume needs to redraw the same curve, as tensors and plain values (weights_only loads it)."""
     return {
         **identity,
@@ -441,22 +492,17 @@ def checkpoint_state(identity: dict, raw_model, optimizer, step: int, loader, mo
         "step": step,
         "loader": loader.state(),
         "monitor": asdict(monitor),
-        "rng": {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if device.type == "cuda" else [],
-        },
+        "rng": system.rng_state(),
     }
 
 
-def restore(ckpt: dict, identity: dict, raw_model, optimizer, loader, device) -> tuple[int, RunMonitor]:
+def restore(ckpt: dict, identity: dict, raw_model, optimizer, loader, system: System) -> tuple[int, RunMonitor]:
     """Load a checkpoint into the fresh objects; returns (step, monitor)."""
     check_resumable(ckpt, identity)
     raw_model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
+    optimizer.load_state_dict(ckpt["optimizer"])  # moves the moments onto this run's device, GPU or CPU
     loader.load_state(ckpt["loader"])
-    torch.set_rng_state(ckpt["rng"]["torch"])
-    if device.type == "cuda" and ckpt["rng"]["cuda"]:
-        torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+    system.set_rng_state(ckpt["rng"])
     return int(ckpt["step"]), RunMonitor(**ckpt["monitor"])
 
 
@@ -476,202 +522,224 @@ def terminal_line(record: dict) -> str:
     return " | ".join(parts)
 
 
+# ----------------------------------------------------------------------------- the run
+
+
 def train(cfg: TrainConfig) -> Path:
     """Run the training described by ``cfg``; returns the run directory."""
     check_config(cfg)
-    rank, local_rank, world = start_distributed()
+    if cfg.batch_size is None:
+        cfg = replace(cfg, batch_size=DEFAULT_BATCH[cfg.model])
+    rank, local_rank, world = distributed_env()
+    system = resolve_system(cfg.device, cfg.dtype, cfg.compile, local_rank, world)
+    start_process_group(system)
+    succeeded = False
     try:
-        out_dir = _train(cfg, rank, local_rank, world)
-        if world > 1:
-            # rank 0 still saves the last checkpoint; a rank that exits a moment before its peer closes the gloo
-            # connection can abort during interpreter teardown, failing a run that trained to the end
-            dist.barrier()
+        out_dir = Run(cfg, system, rank, world).train()
+        succeeded = True
         return out_dir
     finally:
-        if world > 1:
-            dist.destroy_process_group()
+        end_process_group(system, succeeded)
 
 
-def _train(cfg: TrainConfig, rank: int, local_rank: int, world: int) -> Path:
-    is_main = rank == 0
-    data = load_data(cfg)
-    out_dir = Path(cfg.out_dir)
-    ckpt_path = out_dir / "ckpt.pt"
-    if ckpt_path.exists() and not cfg.resume:
-        raise DataprepError(f"{out_dir} already holds a run; pass --resume to continue it, or choose another --out")
-    if cfg.batch_size % world:
-        raise DataprepError(f"--batch-size {cfg.batch_size} must divide evenly across {world} GPUs")
+class Run:
+    """One training run: its data, model, log and checkpoint, and the step it has reached."""
 
-    # model, batches and run length
-    model_config = preset_config(
-        cfg.model, arch=cfg.arch, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd,
-        block_size=cfg.block_size, vocab_size=cfg.vocab_size, dropout=cfg.dropout,
-    )
-    T = model_config.block_size
-    tokens_per_step = cfg.batch_size * cfg.grad_accum * T
-    max_iters = cfg.max_iters if cfg.max_iters is not None else math.ceil(cfg.max_tokens / tokens_per_step)
-    schedule = Schedule(
-        kind=cfg.schedule, lr=cfg.lr, min_lr=cfg.min_lr if cfg.min_lr is not None else cfg.lr / 10,
-        warmup=cfg.warmup if cfg.warmup is not None else max_iters // 20, max_iters=max_iters,
-        decay_frac=cfg.decay_frac,
-    )
-    loader = WindowLoader(data.train, T, cfg.seed)
-    val_set = val_windows(data.val, T, cfg.eval_windows)
-    check_vocab(val_set, model_config.vocab_size, f"val file {data.val_file}")
+    def __init__(self, cfg: TrainConfig, system: System, rank: int, world: int):
+        self.cfg, self.system, self.rank, self.world = cfg, system, rank, world
+        self.is_main = rank == 0
+        if cfg.batch_size % world:
+            raise DataprepError(f"--batch-size {cfg.batch_size} must divide evenly across {world} GPUs")
+        self.model_config = preset_config(
+            cfg.model, arch=cfg.arch, n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd,
+            block_size=cfg.block_size, vocab_size=cfg.vocab_size, dropout=cfg.dropout,
+        )
+        self.data = load_data(cfg, self.model_config.vocab_size)
+        T = self.model_config.block_size
+        self.tokens_per_step = cfg.batch_size * cfg.grad_accum * T
+        max_iters = cfg.max_iters if cfg.max_iters is not None else math.ceil(cfg.max_tokens / self.tokens_per_step)
+        self.schedule = Schedule(
+            kind=cfg.schedule, lr=cfg.lr, min_lr=cfg.min_lr if cfg.min_lr is not None else cfg.lr / 10,
+            warmup=cfg.warmup if cfg.warmup is not None else max_iters // 20, max_iters=max_iters,
+            decay_frac=cfg.decay_frac,
+        )
+        self.loader = WindowLoader(self.data.train, T, cfg.seed)
+        self.val_set = val_windows(self.data.val, T, cfg.eval_windows)
+        self.out_dir = Path(cfg.out_dir)
+        self.ckpt_path = self.out_dir / "ckpt.pt"
+        self.metrics = MetricsLog(self.out_dir / "metrics.jsonl", self.is_main)
+        self.monitor = RunMonitor(cfg.patience)
+        self.step = 0
+        self.saved_step: int | None = None  # the step of the checkpoint on disk, for the message after Ctrl-C
 
-    # system
-    device = resolve_device(cfg.device, local_rank, world)
-    dtype = resolve_dtype(cfg.dtype, device)
-    dtype_name = str(dtype).removeprefix("torch.")
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else nullcontext()
-    use_compile = device.type == "cuda" if cfg.compile == "auto" else cfg.compile
-    if device.type == "cuda":
-        torch.set_float32_matmul_precision("high")  # TF32 for the float32 matmuls autocast leaves
+    @property
+    def epoch(self) -> float:
+        return self.step * self.tokens_per_step / self.data.train_tokens
 
-    torch.manual_seed(cfg.seed)
-    raw_model = GPT(model_config).to(device)
-    optimizer = raw_model.configure_optimizer(cfg.weight_decay, cfg.lr, cfg.betas, device.type)
-    monitor = RunMonitor(cfg.patience)
-    metrics = MetricsLog(out_dir / "metrics.jsonl", is_main)
-    # what must not change between a checkpoint and the run that resumes it
-    identity = {
-        "model_config": asdict(model_config), "val_digest": data.val_digest, "train_tokens": data.train_tokens,
-        "tokens_per_step": tokens_per_step, "seed": cfg.seed,
-    }
-    step = 0
-    if cfg.resume:
-        step, monitor = restore(load_checkpoint(ckpt_path), identity, raw_model, optimizer, loader, device)
-        metrics.keep_until(step)
-    elif is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        metrics.path.unlink(missing_ok=True)
+    @property
+    def max_iters(self) -> int:
+        return self.schedule.max_iters
 
-    if is_main:
-        for stale in out_dir.glob(".*.tmp-*"):  # a save cut short by a kill; the real checkpoint is intact
-            stale.unlink()
-    params, flops_per_token = raw_model.num_params(), raw_model.flops_per_token()
-    if is_main:
-        write_json(out_dir / "config.json", {
-            **asdict(cfg),
-            "data_dir": str(Path(cfg.data_dir).resolve()),
-            "train_files": [str(p.resolve()) for p in data.train_files],
-            "val_file": str(data.val_file.resolve()),
-            "val_digest": data.val_digest,
-            "train_tokens": data.train_tokens,
-            "val_tokens": len(data.val),
-            "resolved": {
-                "max_iters": max_iters, "warmup": schedule.warmup, "min_lr": schedule.min_lr,
-                "tokens_per_step": tokens_per_step, "val_windows": len(val_set), "device": str(device),
-                "dtype": dtype_name, "compile": use_compile, "world_size": world, "model": asdict(model_config),
-                "params": params, "flops_per_token": flops_per_token,
-            },
-        })
-    planned_epochs = max_iters * tokens_per_step / data.train_tokens
-    say(f"model {params / 1e6:.2f}M params | train data {data.train_tokens:,} tokens | {max_iters} steps of "
-        f"{tokens_per_step:,} tokens = {planned_epochs:.2f} epochs | {device} {dtype_name}", cfg.quiet, is_main)
+    def say(self, message: str) -> None:
+        say(message, self.cfg.quiet, self.is_main)
 
-    model = eval_model = torch.compile(raw_model) if use_compile else raw_model
-    if world > 1:
-        model = DDP(model, device_ids=[local_rank] if device.type == "cuda" else None)
-    val_set = torch.from_numpy(val_set).to(device)
-    eval_rows = max(1, cfg.batch_size // world)
-    peak = peak_flops(device)
-
-    def warn(message: str | None) -> None:
-        if message and is_main:
+    def warn(self, message: str | None) -> None:
+        if message and self.is_main:
             print(f"warning: {message}", file=sys.stderr, flush=True)
-            metrics.write({"step": step, "epoch": step * tokens_per_step / data.train_tokens, "warning": message})
+            self.metrics.write({"step": self.step, "epoch": self.epoch, "warning": message})
 
-    def fail(message: str) -> None:
-        metrics.write({"step": step, "error": message})
+    def fail(self, message: str, step: int | None = None) -> None:
+        self.metrics.write({"step": self.step if step is None else step, "error": message})
         raise DataprepError(message)
 
-    def kept() -> str:
-        return f"the last good checkpoint {ckpt_path} is kept" if ckpt_path.exists() else "no checkpoint yet"
+    def kept(self) -> str:
+        if self.ckpt_path.exists():
+            return f"the last good checkpoint {self.ckpt_path} is kept"
+        return "no checkpoint yet"
 
-    def guarded(during: str, work, *args):
-        """work(*args), with CUDA running out of memory turned into one line that says what fits."""
+    def guarded(self, during: str, work, *args):
+        """work(*args), with the GPU running out of memory turned into one line that says what fits."""
         try:
             return work(*args)
         except torch.cuda.OutOfMemoryError:  # torch.OutOfMemoryError in torch >= 2.5, the same class
             pass
         # handled here, after the except block, so the error's traceback no longer pins the step's tensors
-        optimizer.zero_grad(set_to_none=True)
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        fail(f"out of GPU memory {during} with --batch-size {cfg.batch_size} --grad-accum {cfg.grad_accum} "
-             f"(block {T}, model {cfg.model}): {smaller_batch_advice(cfg.batch_size, cfg.grad_accum, world)}; "
-             f"stopping, {kept()}")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.system.free_cached_memory()
+        cfg = self.cfg
+        self.fail(f"out of GPU memory {during} with --batch-size {cfg.batch_size} --grad-accum {cfg.grad_accum} "
+                  f"(block {self.model_config.block_size}, model {cfg.model}): "
+                  f"{smaller_batch_advice(cfg.batch_size, cfg.grad_accum, self.world)}; stopping, {self.kept()}")
 
-    if step == 0:
-        record = {"step": 0, "tokens": 0, "epoch": 0.0, "lr": None, "train_loss": None,
-                  "val_loss": guarded("in the eval at step 0", evaluate, eval_model, val_set, eval_rows, autocast,
-                                      rank, world)}
-        monitor.after_eval(0.0, record["val_loss"], None)
-        metrics.write(record)
-        say(terminal_line(record), cfg.quiet, is_main)
-    elif step >= max_iters:
-        say(f"{out_dir} is already at step {step} of {max_iters}; nothing to do", cfg.quiet, is_main)
+    def build_model(self) -> None:
+        cfg, system = self.cfg, self.system
+        if system.cuda:
+            torch.set_float32_matmul_precision("high")  # TF32 for the float32 matmuls autocast leaves
+        torch.manual_seed(cfg.seed)
+        self.raw_model = GPT(self.model_config).to(system.device)
+        self.optimizer = self.raw_model.configure_optimizer(cfg.weight_decay, cfg.lr, cfg.betas, system.device.type)
+        # what must not change between a checkpoint and the run that resumes it
+        self.identity = {
+            "model_config": asdict(self.model_config), "val_digest": self.data.val_digest,
+            "train_tokens": self.data.train_tokens, "train_digest": self.data.train_digest,
+            "tokens_per_step": self.tokens_per_step, "seed": cfg.seed,
+        }
+        self.model = self.eval_model = torch.compile(self.raw_model) if system.compile else self.raw_model
+        if self.world > 1:
+            self.model = DDP(self.model, device_ids=[system.device.index] if system.cuda else None)
 
-    # train losses and seconds since the last log line, and losses since the last eval; all are empty at
-    # every checkpoint (checkpoints follow evals, and evals are always logged), so a resume needs none of them
-    log_losses, log_seconds, eval_losses = [], 0.0, []
-    # the step of the checkpoint on disk, for the message after Ctrl-C
-    saved_step = step if cfg.resume else None
-    try:
-        while step < max_iters:
-            lr = schedule.lr_at(step)
-            for group in optimizer.param_groups:
+    def evaluate(self) -> float:
+        return self.guarded(f"in the eval at step {self.step}", evaluate, self.eval_model, self.val_device,
+                            max(1, self.cfg.batch_size // self.world), self.system, self.rank, self.world)
+
+    def save(self) -> None:
+        if self.is_main:
+            state = checkpoint_state(self.identity, self.raw_model, self.optimizer, self.step, self.loader,
+                                     self.monitor, self.system)
+            save_checkpoint(self.ckpt_path, state)
+        self.saved_step = self.step
+
+    def train(self) -> Path:
+        cfg, system = self.cfg, self.system
+        self.build_model()
+        params, flops_per_token = self.raw_model.num_params(), self.raw_model.flops_per_token()
+        resolved = {
+            "max_iters": self.max_iters, "warmup": self.schedule.warmup, "min_lr": self.schedule.min_lr,
+            "tokens_per_step": self.tokens_per_step, "val_windows": len(self.val_set), "device": str(system.device),
+            "dtype": system.dtype_name, "compile": system.compile, "world_size": self.world,
+            "model": asdict(self.model_config), "params": params, "flops_per_token": flops_per_token,
+        }
+        config = run_config(cfg, self.data, resolved)
+        if self.is_main:
+            prepare_run_dir(self.out_dir, config, cfg.resume)
+        if cfg.resume:
+            self.step, self.monitor = restore(load_checkpoint(self.ckpt_path), self.identity, self.raw_model,
+                                              self.optimizer, self.loader, system)
+            self.saved_step = self.step
+            self.metrics.keep_until(self.step)
+        elif self.is_main:
+            self.metrics.path.unlink(missing_ok=True)
+        if self.is_main:
+            with writing(self.out_dir / "config.json"):
+                write_json(self.out_dir / "config.json", config)
+        planned_epochs = self.max_iters * self.tokens_per_step / self.data.train_tokens
+        self.say(f"model {params / 1e6:.2f}M params | train data {self.data.train_tokens:,} tokens | "
+                 f"{self.max_iters} steps of {self.tokens_per_step:,} tokens = {planned_epochs:.2f} epochs | "
+                 f"{system.device} {system.dtype_name}")
+        self.val_device = torch.from_numpy(self.val_set).to(system.device)
+        self.flops_per_token = flops_per_token
+
+        if self.step == 0:
+            record = {"step": 0, "tokens": 0, "epoch": 0.0, "lr": None, "train_loss": None, "val_loss": self.evaluate()}
+            self.monitor.after_eval(0.0, record["val_loss"], None)
+            self.metrics.write(record)
+            self.say(terminal_line(record))
+        elif self.step >= self.max_iters:
+            self.say(f"{self.out_dir} is already at step {self.step} of {self.max_iters}; nothing to do")
+        try:
+            self.loop()
+        except KeyboardInterrupt:
+            # said here, where the steps are known; still a KeyboardInterrupt, so callers and the CLI (exit 130)
+            # treat it as Ctrl-C. Nothing is saved: resume goes back to the last checkpoint, which is whole.
+            if self.saved_step is None:
+                raise KeyboardInterrupt(f"interrupted at step {self.step}, before the first checkpoint; "
+                                        "rerun the same command to start again") from None
+            raise KeyboardInterrupt(f"interrupted at step {self.step}; rerun the same command with --resume to "
+                                    f"continue from the checkpoint at step {self.saved_step}") from None
+        return self.out_dir
+
+    def loop(self) -> None:
+        """Steps until max_iters; the host waits for the GPU only at log lines and evals."""
+        cfg = self.cfg
+        # (loss, grad norm) tensors of the steps since the last log line, and their losses since the last eval:
+        # both are empty at every checkpoint (checkpoints follow evals), so a resume needs neither
+        pending: list[tuple[torch.Tensor, torch.Tensor]] = []
+        eval_losses: list[float] = []
+        interval_started = time.perf_counter()
+        while self.step < self.max_iters:
+            lr = self.schedule.lr_at(self.step)
+            for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            started = time.perf_counter()
-            loss, grad_norm = guarded(f"at step {step + 1}", forward_backward, model, loader, cfg,
-                                      model_config.vocab_size, device, autocast, rank, world)
-            step += 1
-            if not (math.isfinite(loss) and math.isfinite(grad_norm)):
-                # checked before the optimizer step, so neither the weights nor the checkpoint see the bad update
-                fail(f"loss became {loss} (grad norm {grad_norm}) at step {step}; stopping, {kept()}; try a lower --lr")
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            log_seconds += time.perf_counter() - started
-            log_losses.append(loss)
-            eval_losses.append(loss)
-            epoch = step * tokens_per_step / data.train_tokens
-            warn(monitor.after_step(epoch))
+            loss, grad_norm = self.guarded(f"at step {self.step + 1}", forward_backward, self.model, self.loader,
+                                           cfg, self.system, self.rank, self.world)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            pending.append((loss, grad_norm))
+            self.warn(self.monitor.after_step(self.epoch))
 
-            is_eval = step % cfg.eval_interval == 0 or step == max_iters
-            if not is_eval and step % cfg.log_interval:
+            is_eval = self.step % cfg.eval_interval == 0 or self.step == self.max_iters
+            if not is_eval and self.step % cfg.log_interval:
                 continue
-            tokens_per_s = len(log_losses) * tokens_per_step / log_seconds if log_seconds > 0 else None
+            values = torch.stack([torch.stack(p) for p in pending]).tolist()  # the one wait for the GPU
+            seconds = time.perf_counter() - interval_started
+            first = self.step - len(values) + 1
+            for step, (step_loss, step_norm) in enumerate(values, start=first):
+                if not (math.isfinite(step_loss) and math.isfinite(step_norm)):
+                    # found before the next eval, so the checkpoint on disk never holds the bad update
+                    self.fail(f"loss became {step_loss} (grad norm {step_norm}) at step {step}; stopping, "
+                              f"{self.kept()}; try a lower --lr", step=step)
+            losses = [v[0] for v in values]
+            tokens_per_s = len(values) * self.tokens_per_step / seconds if seconds > 0 else None
+            peak = self.system.peak_flops
             record = {
-                "step": step, "tokens": step * tokens_per_step, "epoch": epoch, "lr": lr,
-                "train_loss": sum(log_losses) / len(log_losses), "grad_norm": grad_norm,
-                "tokens_per_s": tokens_per_s,
-                "mfu": flops_per_token * tokens_per_s / (peak * world) if peak and tokens_per_s else None,
+                "step": self.step, "tokens": self.step * self.tokens_per_step, "epoch": self.epoch, "lr": lr,
+                "train_loss": sum(losses) / len(losses), "grad_norm": values[-1][1], "tokens_per_s": tokens_per_s,
+                "mfu": self.flops_per_token * tokens_per_s / (peak * self.world) if peak and tokens_per_s else None,
             }
-            log_losses, log_seconds = [], 0.0
+            pending = []
+            eval_losses += losses
             overfit_warning = None
             if is_eval:
-                record["val_loss"] = guarded(f"in the eval at step {step}", evaluate, eval_model, val_set, eval_rows,
-                                             autocast, rank, world)
+                record["val_loss"] = self.evaluate()
                 if not math.isfinite(record["val_loss"]):
-                    fail(f"val loss became {record['val_loss']} at step {step}; stopping, {kept()}")
-                train_loss = sum(eval_losses) / len(eval_losses)
-                overfit_warning = monitor.after_eval(epoch, record["val_loss"], train_loss)
+                    self.fail(f"val loss became {record['val_loss']} at step {self.step}; stopping, {self.kept()}")
+                overfit_warning = self.monitor.after_eval(self.epoch, record["val_loss"],
+                                                          sum(eval_losses) / len(eval_losses))
                 eval_losses = []
-            metrics.write(record)
-            say(terminal_line(record), cfg.quiet, is_main)
-            warn(overfit_warning)
+            self.metrics.write(record)
+            self.say(terminal_line(record))
+            self.warn(overfit_warning)
             if is_eval:
-                if is_main:
-                    state = checkpoint_state(identity, raw_model, optimizer, step, loader, monitor, device)
-                    save_checkpoint(ckpt_path, state)
-                saved_step = step
-    except KeyboardInterrupt:
-        # said here, where the steps are known; still a KeyboardInterrupt, so callers and the CLI (exit 130)
-        # treat it as Ctrl-C. Nothing is saved: resume goes back to the last checkpoint, which is whole.
-        if saved_step is None:
-            raise KeyboardInterrupt(f"interrupted at step {step}, before the first checkpoint; "
-                                    "rerun the same command to start again") from None
-        raise KeyboardInterrupt(f"interrupted at step {step}; rerun the same command with --resume to continue "
-                                f"from the checkpoint at step {saved_step}") from None
-    return out_dir
+                self.save()
+            interval_started = time.perf_counter()  # evals and saves are not training time

@@ -128,9 +128,15 @@ def test_ctrl_c_at_random_moments_stops_within_seconds_and_says_how_to_resume(co
 
 
 def test_ctrl_c_while_the_command_starts_is_one_line():
+    # The Ctrl-C lands while the command's own modules are being imported, however fast that is.
     interrupt_during_import = (
-        "import _thread, threading; threading.Timer(0.05, _thread.interrupt_main).start(); "
-        "import dataprep_cli.main"
+        "import sys, _thread, time\n"
+        "class CtrlC:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'dataprep_cli.build_cmd':\n"
+        "            _thread.interrupt_main(); time.sleep(5)\n"
+        "sys.meta_path.insert(0, CtrlC())\n"
+        "import dataprep_cli.main\n"
     )
     run = subprocess.run([sys.executable, "-c", interrupt_during_import], capture_output=True, text=True)
     assert run.returncode == 130, run.stderr

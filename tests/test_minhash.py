@@ -1,7 +1,6 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-from datasketch.lsh import _optimal_param
 
 from dataprep.hashing import hash_batch
 from dataprep.minhash import EMPTY, LSHParams, MinHasher
@@ -61,12 +60,20 @@ def test_unrelated_documents_share_almost_nothing():
         assert len(np.unique(bands[:, j])) == len(texts)
 
 
-@pytest.mark.parametrize("threshold,num_perm", [(0.7, 128), (0.8, 112), (0.5, 64)])
-def test_bands_rows_follow_datasketch(threshold, num_perm):
+# (threshold, num_perm) -> (bands, rows) as datasketch 2.0's MinHashLSH chooses them (weights 0.5, 0.5)
+DATASKETCH_BANDS_ROWS = [
+    (0.5, 16, (5, 3)), (0.7, 16, (3, 5)), (0.8, 16, (2, 8)), (0.9, 16, (1, 15)),
+    (0.5, 64, (14, 4)), (0.7, 64, (8, 8)), (0.8, 64, (5, 11)), (0.9, 64, (3, 21)),
+    (0.5, 128, (25, 5)), (0.7, 128, (14, 9)), (0.8, 128, (9, 13)), (0.9, 128, (5, 25)),
+    (0.5, 256, (42, 6)), (0.7, 256, (25, 10)), (0.8, 256, (17, 15)), (0.9, 256, (9, 28)),
+]
+
+
+@pytest.mark.parametrize("threshold,num_perm,expected", DATASKETCH_BANDS_ROWS)
+def test_bands_rows_follow_datasketch(threshold, num_perm, expected):
     p = LSHParams(num_perm=num_perm, threshold=threshold)
     b, r = p.bands_rows
-    assert (b, r) == _optimal_param(threshold, num_perm, 0.5, 0.5)
-    assert b * r <= num_perm
+    assert (b, r) == expected
     assert MinHasher(p).num_used == b * r
     assert p.detection_probability(0.9) == pytest.approx(1 - (1 - 0.9**r) ** b)
     assert p.implied_threshold == pytest.approx((1 / b) ** (1 / r))

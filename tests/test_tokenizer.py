@@ -47,11 +47,13 @@ def test_corrupt_ranks_file_is_refused(tmp_path, monkeypatch):
     bad.write_bytes(bytes(data))
     monkeypatch.setattr(tokenizer, "GPT2_RANKS", bad)
     get_encoding.cache_clear()
+    tokenizer._bundled_ranks.cache_clear()
     try:
         with pytest.raises(DataprepError, match="sha256"):
             get_encoding("gpt2")
     finally:
         get_encoding.cache_clear()
+        tokenizer._bundled_ranks.cache_clear()
 
 
 def test_tiktoken_download_path_uses_its_cache(tmp_path, monkeypatch):

@@ -154,6 +154,19 @@ def test_loader_state_and_rank_shares():
     assert (np.concatenate(shares) == whole).all()
 
 
+def test_a_batch_holds_the_very_tokens_of_its_windows():
+    files = [np.arange(100), np.arange(1000, 1070), np.arange(5000, 5200)]  # 6 + 4 + 12 windows of 16
+    loader = WindowLoader(files, block_size=16, seed=5)
+    for _ in range(3):
+        order, cursor = loader.order, loader.cursor
+        batch = loader.next_batch(7)
+        ends = np.concatenate(([0], loader.window_ends))
+        for row, window in zip(batch, order[cursor:cursor + 7]):
+            f = int(np.searchsorted(loader.window_ends, window, side="right"))
+            first = (window - ends[f]) * 16
+            assert (row == files[f][first:first + 17]).all()
+
+
 def test_val_windows_depend_only_on_the_file():
     tokens = np.arange(3000)
     first, again, fewer = val_windows(tokens, 16, 20), val_windows(tokens, 16, 20), val_windows(tokens, 16, 5)
@@ -358,6 +371,9 @@ def test_torchrun_two_processes_draw_the_same_curve(pattern_data, tmp_path):
         (dict(block_size=5000), "fewer than block_size"),
         (dict(data_dir="/nonexistent/dir"), "data directory /nonexistent/dir does not exist"),
         (dict(device="tpu"), "--device"),
+        (dict(grad_clip=float("nan")), "--grad-clip >= 0"),
+        (dict(weight_decay=float("nan")), "--weight-decay >= 0"),
+        (dict(model="gpt5"), "model must be one of tiny, gpt2-124m, gpt2-350m"),
     ],
 )
 def test_bad_options_are_one_line_errors(pattern_data, tmp_path, overrides, words):
@@ -419,3 +435,4 @@ def test_command_modules_do_not_import_torch():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+

@@ -208,3 +208,71 @@ def test_ctrl_c_stops_at_once_and_says_how_to_resume(data, tmp_path):
     resumed = subprocess.run(command(data, run, "--resume"), env=ENV, capture_output=True, text=True, timeout=60)
     assert resumed.returncode == 0, resumed.stderr
     assert [r["step"] for r in records(run)] == list(range(301))
+
+
+# ----------------------------------------------------------------------------- the run directory
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_checkpoint(data, tmp_path, monkeypatch, capsys):
+    import contextlib
+    from pathlib import Path
+
+    import dataprep.train as train_module
+
+    real_atomic_path, saves = train_module.atomic_path, []
+
+    @contextlib.contextmanager
+    def full_disk_after_first_save(final):
+        saves.append(final)
+        if Path(final).name == "ckpt.pt" and len([f for f in saves if Path(f).name == "ckpt.pt"]) > 1:
+            yield Path("/dev/full")  # every write there fails with ENOSPC, as on a full disk
+            return
+        with real_atomic_path(final) as tmp:
+            yield tmp
+
+    monkeypatch.setattr(train_module, "atomic_path", full_disk_after_first_save)
+    run = tmp_path / "run"
+    assert main(tiny_args(data, run, "--max-iters", "12", "--eval-interval", "5")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"dataprep: cannot write {run / 'ckpt.pt'}: No space left on device"
+    intact(run / "ckpt.pt", 5)
+
+
+def test_the_run_directory_is_checked_before_anything_is_replaced(data, tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    assert main(tiny_args(data, a_file, "--max-iters", "2")) == 2
+    assert capsys.readouterr().err.strip() == f"dataprep: --out {a_file} is a file, not a run directory"
+
+    # another run that stopped before its first checkpoint: its log is not silently replaced
+    other = tmp_path / "other"
+    assert main(tiny_args(data, other, "--max-iters", "2", "--eval-interval", "50", "--lr", "1e-3")) == 0
+    (other / "ckpt.pt").unlink()
+    assert main(tiny_args(data, other, "--max-iters", "2", "--eval-interval", "50", "--lr", "2e-3")) == 2
+    assert "holds the log of another run (no checkpoint)" in capsys.readouterr().err
+    assert json.loads((other / "config.json").read_text())["lr"] == 1e-3
+
+
+def test_only_the_trainers_own_dead_temporaries_are_removed(data, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    mine_dead = run / f".ckpt.pt.tmp-{dead.stdout.strip()}"
+    mine_live = run / f".metrics.jsonl.tmp-{os.getpid()}"  # this process: alive
+    users = run / ".thesis.tex.tmp-4242"
+    for path in (mine_dead, mine_live, users):
+        path.write_text("x")
+    assert main(tiny_args(data, run, "--max-iters", "2")) == 0
+    assert not mine_dead.exists() and mine_live.exists() and users.exists()
+
+
+def test_resume_refuses_other_train_data_of_the_same_length(data, tmp_path, capsys):
+    other = tmp_path / "other"
+    other.mkdir()
+    train_tokens = np.fromfile(data / "train.bin", dtype="<u2")
+    train_tokens[::-1].tofile(other / "train.bin")  # same length, other order
+    (other / "val.bin").write_bytes((data / "val.bin").read_bytes())
+    run = tmp_path / "run"
+    assert main(tiny_args(data, run, "--max-iters", "6", "--eval-interval", "5")) == 0
+    assert main(tiny_args(other, run, "--max-iters", "6", "--eval-interval", "5", "--resume")) == 2
+    assert "cannot resume: the checkpoint's train_digest" in capsys.readouterr().err
