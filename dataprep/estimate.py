@@ -1,9 +1,10 @@
 """``estimate``: how many effective, unique tokens a set of parquet shards holds.
 
-Data flow: read -> (tokenize || scan) per batch -> decide duplicates over the
-whole input -> find boilerplate among kept documents -> second pass over the
-documents holding boilerplate to count exactly what stripping removes ->
-assemble the report. ``--fast`` reads metadata columns only.
+Data flow: read -> (tokenize || scan) per batch, keeping the tokens of each
+line -> decide duplicates over the whole input -> find boilerplate among kept
+documents and sum the tokens of its lines (no second tokenization; see
+boilerplate.py) -> read one sample of each top boilerplate line -> assemble the
+report. ``--fast`` reads metadata columns only.
 """
 
 from __future__ import annotations
@@ -14,17 +15,25 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dataprep.version import __version__
-from dataprep.boilerplate import Boilerplate, find_boilerplate, strip_lines
+from dataprep.boilerplate import (
+    Boilerplate,
+    find_boilerplate,
+    first_holders,
+    line_tokens,
+    occurrence_tokens,
+    removed_tokens,
+    sample_lines,
+)
 from dataprep.dedup import Duplicates, find_duplicates
 from dataprep.diversity import NgramDiversity
 from dataprep.errors import DataprepError
 from dataprep.minhash import LSHParams, MinHasher
 from dataprep.plan import Plan
 from dataprep.progress import Progress
-from dataprep.reader import Source, iter_batches, open_sources
+from dataprep.reader import Source, iter_batches, open_sources, read_rows
 from dataprep.scan import scan_batch
 from dataprep.scores import complete_scores, passes_min_score
-from dataprep.tokenizer import bin_dtype, encode_batch, get_encoding
+from dataprep.tokenizer import bin_dtype, encode_batch, get_encoding, token_byte_lengths
 
 SCORE_COLUMNS = ("score", "int_score", "token_count")
 DEFAULT_MIN_SCORE = 3.0
@@ -75,7 +84,7 @@ class Measurement:
     duplicates: Duplicates
     boilerplate: Boilerplate
     boilerplate_docs: np.ndarray  # kept documents holding a boilerplate line
-    boilerplate_tokens: np.ndarray  # int64 per document: tokens that stripping removes
+    boilerplate_tokens: np.ndarray  # int64 per document: tokens of its boilerplate lines (boilerplate.py)
     samples: dict[int, str]  # one raw text per boilerplate line hash
     diversity: NgramDiversity
     tokenizer: object
@@ -92,12 +101,17 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
     enc = get_encoding(opts.encoding, opts.tokenizer_backend)
     minhasher = MinHasher(opts.lsh)
     diversity = NgramDiversity(n=opts.diversity_ngram)
-    scans, tokens, scores, int_scores, counts = [], [], [], [], []
+    token_bytes = token_byte_lengths(enc)
+    scans, tokens, line_tok, scores, int_scores, counts = [], [], [], [], [], []
     bar = Progress("estimate", sum(s.rows for s in sources), progress)
-    def finish(tokenized) -> None:
+
+    def finish(tokenized, text, scan) -> None:
         flat, lengths = tokenized.result()
         diversity.update(flat, lengths)
         tokens.append(lengths + 1)
+        per_line = line_tokens(text, flat, lengths, token_bytes)
+        line_tok.append(occurrence_tokens(per_line, scan.line_slot, len(scan.line_hash)))
+        scan.line_slot = None  # per raw line: not kept past its batch
 
     # The tokenizer releases the GIL: batch i is tokenized in the background
     # while this thread scans batch i and counts the n-grams of batch i - 1.
@@ -107,8 +121,8 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
             current = pool.submit(encode_batch, enc, batch.texts(), opts.threads)
             scan = scan_batch(batch, minhasher)
             if previous is not None:
-                finish(previous)
-            previous = current
+                finish(*previous)
+            previous = (current, batch.text, scan)
             scans.append(scan)
             s, i = _scores(batch)
             scores.append(s)
@@ -116,7 +130,7 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
             counts.append(batch.columns.get("token_count"))
             bar.update(len(batch), int(scan.text_bytes.sum()))
         if previous is not None:
-            finish(previous)
+            finish(*previous)
     bar.done()
 
     corpus = Corpus(
@@ -139,7 +153,9 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
     boiler = find_boilerplate(line_hash, line_doc, duplicates.kept, opts.boilerplate_min_docs)
     with_boiler = np.unique(line_doc[np.isin(line_hash, boiler.hashes)])
     with_boiler = with_boiler[duplicates.kept[with_boiler]]
-    boiler_tokens, samples = _boilerplate_tokens(sources, corpus.tokens, with_boiler, boiler, enc, opts)
+    kept_tokens = np.where(duplicates.kept, corpus.tokens - 1, 0)  # without the EOT, which stays
+    boiler_tokens = removed_tokens(line_hash, line_doc, np.concatenate(line_tok), boiler.hashes, kept_tokens)
+    samples = _samples(sources, boiler.hashes[boiler.top(opts.top_lines)], line_hash, line_doc, duplicates.kept)
     return Measurement(corpus, duplicates, boiler, with_boiler, boiler_tokens, samples, diversity, enc)
 
 
@@ -171,26 +187,10 @@ def full_report(m: Measurement, opts: EstimateOptions) -> dict:
     return report
 
 
-def _boilerplate_tokens(
-    sources: list[Source], tokens: np.ndarray, docs: np.ndarray, boiler: Boilerplate, enc, opts: EstimateOptions
-) -> tuple[np.ndarray, dict[int, str]]:
-    """Exact tokens removed from each document by stripping boilerplate lines, and one raw sample per line."""
-    removed = np.zeros(len(tokens), dtype=np.int64)
-    samples: dict[int, str] = {}
-    if len(docs) == 0:
-        return removed, samples
-    for batch in iter_batches(sources, (), opts.batch_rows):
-        lo, hi = batch.first_doc, batch.first_doc + len(batch)
-        mine = docs[(docs >= lo) & (docs < hi)]
-        if len(mine) == 0:
-            continue
-        texts = batch.text.take(mine - lo).to_pylist()
-        stripped, lines = strip_lines(texts, boiler.hashes)
-        _, lengths = encode_batch(enc, stripped, opts.threads)
-        removed[mine] = tokens[mine] - (lengths + 1)
-        for h, line in lines:
-            samples.setdefault(h, line)
-    return removed, samples
+def _samples(sources: list[Source], hashes: np.ndarray, line_hash, line_doc, kept) -> dict[int, str]:
+    """One raw text for each of ``hashes``, read from the first kept document holding it."""
+    docs = first_holders(line_hash, line_doc, hashes, kept)
+    return sample_lines(read_rows(sources, docs), hashes)
 
 
 def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool | None) -> dict:
@@ -313,7 +313,7 @@ def _dedup_section(corpus: Corpus, d: Duplicates, lsh: LSHParams) -> dict:
 
 
 def _boilerplate_section(boiler: Boilerplate, removed: np.ndarray, docs: np.ndarray, samples: dict, opts) -> dict:
-    order = np.lexsort((boiler.hashes, -boiler.doc_counts))[: opts.top_lines]
+    order = boiler.top(opts.top_lines)
     return {
         "boilerplate_min_docs": opts.boilerplate_min_docs,
         "boilerplate_lines": int(len(boiler)),
