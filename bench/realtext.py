@@ -48,6 +48,7 @@ import gzip
 import hashlib
 import inspect
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -103,7 +104,9 @@ def _render_man(path: Path) -> str | None:
         return None
     out = subprocess.run(
         ["groff", "-Tutf8", "-mandoc", "-P-cbou", "-rHY=0"],
-        input=raw.encode(), capture_output=True, env={**os.environ, "LC_ALL": "C.UTF-8"}, timeout=120,
+        input=raw.encode(), capture_output=True, timeout=120,
+        # A page without a date gets today's from groff: pin it, so the text does not change by the day.
+        env={**os.environ, "LC_ALL": "C.UTF-8", "SOURCE_DATE_EPOCH": "0"},
     )
     return _decode(out.stdout) if out.returncode == 0 else None
 
@@ -239,22 +242,56 @@ def load_pool(jobs: int, rebuild: bool = False) -> pa.Table:
     return table
 
 
-def documents(pool: pa.Table, max_doc_kb: int) -> pa.Table:
-    """The pool's files cut into documents, in a fixed order (a hash of each URL); prints what it found."""
+def _man_family(url: str) -> str:
+    """``gcloud`` for .../gcloud-compute-ssh.1.gz, ``EVP`` for .../EVP_DigestInit.3ssl.gz."""
+    return re.split(r"[-_.]", url.rsplit("/", 1)[-1], maxsplit=1)[0]
+
+
+def capped(pool: pa.Table, per_family: int) -> np.ndarray:
+    """Which pool files to use: every one, except man pages beyond ``per_family`` of one command family.
+
+    One SDK can ship thousands of generated reference pages (the Google Cloud CLI: 16,631
+    gcloud pages on the machine this was written on, two thirds of the man text); uncapped
+    they would make the corpus one product's manual. Which ones stay is fixed by a hash of the URL.
+    """
+    urls = pool["url"].to_pylist()
+    keep = np.ones(len(urls), dtype=bool)
+    families: dict[str, list[int]] = {}
+    for i, (source, url) in enumerate(zip(pool["source"].to_pylist(), urls)):
+        if source == "man":
+            families.setdefault(_man_family(url), []).append(i)
+    for members in families.values():
+        if len(members) > per_family:
+            members.sort(key=lambda i: _hash(urls[i]))
+            keep[members[per_family:]] = False
+    return keep
+
+
+def documents(pool: pa.Table, max_doc_kb: int, per_family: int, max_file_kb: int) -> pa.Table:
+    """The pool's files cut into documents, in a fixed order (a hash of each URL); prints what it found.
+
+    A file gives at most its first ``max_file_kb`` (its newest entries, for a changelog), so a
+    few multi-megabyte changelogs do not outweigh everything else.
+    """
+    keep = capped(pool, per_family)
     rows = {"source": [], "url": [], "text": []}
-    for source, url, text in zip(*(pool[c].to_pylist() for c in ("source", "url", "text"))):
+    files = pool["source"].to_pylist()
+    for source, url, text, use in zip(files, pool["url"].to_pylist(), pool["text"].to_pylist(), keep):
+        if not use:
+            continue
         parts = split_document(text, max_doc_kb * 1000)
-        for k, part in enumerate(parts):
+        for k, part in enumerate(parts[: max(1, max_file_kb // max_doc_kb)]):
             if len(part.encode()) < MIN_DOC_BYTES:
                 continue
             rows["source"].append(source)
             rows["url"].append(url if len(parts) == 1 else f"{url}#part{k}")
             rows["text"].append(part)
     for source in SOURCES:
-        files = sources.count(source)
         texts = [t for s, t in zip(rows["source"], rows["text"]) if s == source]
         size = sum(len(t.encode()) for t in texts)
-        print(f"  {source:8s} {files:6,} files -> {len(texts):7,} documents, {size / 1e6:7.1f} MB", file=sys.stderr)
+        used = sum(1 for s, u in zip(files, keep) if s == source and u)
+        print(f"  {source:8s} {files.count(source):6,} files, {used:6,} used -> {len(texts):7,} documents, "
+              f"{size / 1e6:7.1f} MB", file=sys.stderr)
     order = sorted(range(len(rows["url"])), key=lambda i: _hash(rows["url"][i]))
     return pa.table(rows).take(order)
 
@@ -280,18 +317,24 @@ def _halves(text: str) -> tuple[str, str]:
 
 
 def recombined(pool: pa.Table, cycle: int) -> tuple[list[str], list[str]]:
-    """Pass ``cycle`` >= 1: each pool document's first half + another same-source document's second half."""
+    """Pass ``cycle`` >= 1: each pool document's first half + another same-source document's second half.
+
+    Partners are chosen by text, not by document: copies of one text get the same partner,
+    so the exact duplicates of the real text stay exact duplicates in every pass.
+    """
     texts = pool["text"].to_pylist()
     urls = pool["url"].to_pylist()
     sources = np.array(pool["source"].to_pylist())
+    keys = np.array([_hash(f"{cycle}:{t}") for t in texts], dtype=np.uint64)
     partner = np.arange(len(texts))
     for source in SOURCES:
         idx = np.flatnonzero(sources == source)
-        if len(idx) < 2:
+        # The distinct texts of this source in an order shuffled by the pass (np.unique sorts
+        # the salted hashes); each text's partner is the next one, never itself.
+        _, first, which = np.unique(keys[idx], return_index=True, return_inverse=True)
+        if len(first) < 2:
             continue
-        # Each document's successor in a shuffle salted by the pass: never itself.
-        shuffled = idx[np.argsort([_hash(f"{cycle}:{urls[i]}") for i in idx])]
-        partner[shuffled] = np.roll(shuffled, -1)
+        partner[idx] = idx[first[(which + 1) % len(first)]]
     out_texts, out_urls = [], []
     for i, j in enumerate(partner):
         head, _ = _halves(texts[i])
@@ -360,12 +403,13 @@ def write_corpus(out: Path, texts: list[str], urls: list[str], shards: int, row_
     return paths
 
 
-def make(out: Path, mb: float, shards: int = 1, jobs: int = 2, max_doc_kb: int = 8, row_group: int = 1024) -> list[Path]:
+def make(out: Path, mb: float, shards: int = 1, jobs: int = 2, max_doc_kb: int = 4, per_family: int = 300,
+         max_file_kb: int = 256, row_group: int = 1024) -> list[Path]:
     """Write the corpus (unless already there) and return its shard paths."""
     paths = [out / f"shard_{s:05d}.parquet" for s in range(shards)]
     if all(p.exists() for p in paths):
         return paths
-    pool = documents(load_pool(jobs), max_doc_kb)
+    pool = documents(load_pool(jobs), max_doc_kb, per_family, max_file_kb)
     texts, urls, passes = assemble(pool, mb)
     print(f"pool: {pool.num_rows:,} real documents, {sum(len(t.encode()) for t in pool['text'].to_pylist()) / 1e6:.1f} MB",
           file=sys.stderr)
@@ -384,12 +428,14 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=50, help="megabytes of text (UTF-8) in the corpus")
     ap.add_argument("--shards", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="groff processes at once")
-    ap.add_argument("--max-doc-kb", type=int, default=8, help="longer documents are cut at paragraphs")
+    ap.add_argument("--max-doc-kb", type=int, default=4, help="longer documents are cut at paragraphs")
+    ap.add_argument("--per-family", type=int, default=300, help="man pages kept per command family (gcloud-*, git-*)")
+    ap.add_argument("--max-file-kb", type=int, default=256, help="text taken from the start of one file at most")
     ap.add_argument("--rebuild-pool", action="store_true", help="gather the text again")
     args = ap.parse_args()
     if args.rebuild_pool:
         load_pool(args.jobs, rebuild=True)
-    for p in make(args.out, args.mb, args.shards, args.jobs, args.max_doc_kb):
+    for p in make(args.out, args.mb, args.shards, args.jobs, args.max_doc_kb, args.per_family, args.max_file_kb):
         print(p)
 
 

@@ -97,7 +97,8 @@ def _tiktoken_encoding(name: str) -> tiktoken.Encoding:
 def token_byte_lengths(enc) -> np.ndarray:
     """Bytes each token id spells (int64, indexed by id), for finding where tokens start without decoding."""
     n = enc.max_token_value + 1
-    return np.fromiter((len(enc.decode_bytes([i])) for i in range(n)), dtype=np.int64, count=n)
+    one = getattr(enc, "decode_single_token_bytes", None) or (lambda i: enc.decode_bytes([i]))  # riptoken: no single form
+    return np.fromiter((len(one(i)) for i in range(n)), dtype=np.int64, count=n)
 
 
 def bin_dtype(n_vocab: int) -> np.dtype:

@@ -1,0 +1,53 @@
+"""The benchmark corpora, made on first use and cached in bench/out/.
+
+  synth     ``dataprep synth`` shards (generated text: planted copies and boilerplate),
+            ``--shards`` x ``--docs`` documents; 18,000 documents are about 49 MB of text
+  realtext  real text from this machine (bench/realtext.py), ``--mb`` megabytes in ``--shards``
+            shards; beyond the machine's own text (about 117 MB) it is cycled as realtext.py says
+
+Both benchmarks take the same options, so one command line names one corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE / "out"
+
+
+def add_arguments(ap: argparse.ArgumentParser, shards: int) -> None:
+    ap.add_argument("--corpus", choices=("synth", "realtext"), default="synth")
+    ap.add_argument("--shards", type=int, default=shards)
+    ap.add_argument("--docs", type=int, default=18000, help="synth: documents per shard (18,000 is about 49 MB)")
+    ap.add_argument("--mb", type=float, default=50, help="realtext: megabytes of text in all")
+
+
+def files(args: argparse.Namespace) -> list[str]:
+    if args.corpus == "synth":
+        return synth(args.shards, args.docs)
+    return realtext(args.mb, args.shards)
+
+
+def describe(args: argparse.Namespace) -> str:
+    if args.corpus == "synth":
+        return f"synth, {args.shards} x {args.docs:,} documents"
+    return f"realtext, {args.mb:g} MB in {args.shards} shard(s)"
+
+
+def synth(shards: int, docs: int, seed: int = 7) -> list[str]:
+    # One shard is written as a file, several into a directory (as ``dataprep synth`` does).
+    out = OUT / (f"shards{shards}x{docs}" if shards > 1 else f"synth_{docs}.parquet")
+    last = out / f"shard_{shards - 1:05d}.parquet" if shards > 1 else out
+    if not last.exists():
+        from dataprep.synth import SynthConfig, generate
+
+        generate(out, SynthConfig(docs=docs, shards=shards, seed=seed, row_group_size=1024))
+    return [str(p) for p in sorted(out.glob("shard_*.parquet"))] if shards > 1 else [str(out)]
+
+
+def realtext(mb: float, shards: int) -> list[str]:
+    import realtext as rt  # bench/realtext.py, beside this file
+
+    return [str(p) for p in rt.make(OUT / f"realtext_{mb:g}mb_{shards}", mb, shards)]
