@@ -57,11 +57,14 @@ def line_tokens(text: pa.Array, flat: np.ndarray, lengths: np.ndarray, token_byt
     data, offsets = _text_buffers(text)
     tok_len = token_bytes[flat]
     ends = np.cumsum(tok_len)
-    # Positions restart at each document's offset, so one whose tokens would not spell
-    # its bytes exactly cannot shift the lines of the documents after it.
-    first_token = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-    before = np.concatenate([[0], ends])[first_token]
-    starts = ends - tok_len + np.repeat(offsets[:-1] - before, lengths)
+    starts = ends - tok_len
+    first = np.cumsum(lengths) - lengths
+    has = lengths > 0
+    if not np.array_equal(starts[first[has]], offsets[:-1][has]):
+        # Tokens of valid UTF-8 always spell it; should one document's not, its tokens are kept
+        # inside its own bytes, so the lines of the documents after it are not shifted.
+        starts += np.repeat(offsets[:-1] - np.append(starts, 0)[first], lengths)
+        starts = np.minimum(starts, np.repeat(np.maximum(offsets[1:] - 1, offsets[:-1]), lengths))
     newlines = np.flatnonzero(data == NEWLINE)
     line_starts = np.sort(np.concatenate([offsets[:-1], newlines + 1]))
     counts = np.diff(np.searchsorted(starts, line_starts), append=len(flat))

@@ -62,6 +62,18 @@ def test_line_tokens_count_each_line_with_its_newline():
     assert sums == [n + (t.count("\n") > 0) for n, t in zip(lengths.tolist(), texts)]
 
 
+def test_a_document_whose_tokens_miscount_its_bytes_does_not_shift_the_next():
+    enc = get_encoding()
+    texts = ["Alpha beta\ngamma", "Delta\nepsilon zeta\neta"]
+    flat, lengths = encode_batch(enc, texts, 1)
+    right = token_byte_lengths(enc)
+    wrong = right.copy()
+    wrong[flat[0]] += 3  # as if the first document's first token spelled three more bytes
+    good = line_tokens(pa.array(texts), flat, lengths, right)
+    bad = line_tokens(pa.array(texts), flat, lengths, wrong)
+    assert bad[2:].tolist() == good[2:].tolist()  # the second document's three lines
+
+
 @pytest.mark.parametrize("text,drop", [
     ("Home | About\nThe article itself.\nCopyright 2024 Example", ["home about", "copyright 0000 example"]),
     ("Body first.\nShare this post\nLast words.", ["share this post"]),
