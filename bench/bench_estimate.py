@@ -10,6 +10,8 @@ Variants, each in its own process so peak RSS is its own:
   estimate   dataprep estimate, full mode
   fast       dataprep estimate --fast (metadata only)
   estimate-riptoken  dataprep estimate --tokenizer riptoken (same report, faster tokenizer)
+  estimate@REF  dataprep estimate as it was at git commit REF (its dataprep/ exported to
+             bench/out/src-REF), to measure a change side by side with the code before it
 Rounds run every variant once, in alternating order (A B C, then C B A, ...), so load on a
 shared machine falls on all alike; the table gives each variant's median time and its median
 ratio to the tiktoken floor of the same round. Times include each variant's imports and reading
@@ -24,6 +26,7 @@ import os
 import statistics
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import time
@@ -123,7 +126,31 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def source_at(ref: str) -> Path:
+    """dataprep/ as it was at git commit ``ref``, exported once to bench/out/src-REF."""
+    src = corpora.OUT / f"src-{ref}"
+    if not src.exists():
+        tmp = src.with_name(src.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        root = Path(__file__).resolve().parent.parent
+        archive = subprocess.run(["git", "-C", str(root), "archive", ref, "dataprep"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)
+        tmp.rename(src)
+    return src
+
+
+def use_source_at(ref: str) -> None:
+    """Import dataprep from ``source_at(ref)`` instead of the working tree (before anything imports it)."""
+    # An editable install finds dataprep through a meta path finder, ahead of sys.path.
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+    sys.path.insert(0, str(source_at(ref)))
+
+
 def child(variant: str, files: list[str]) -> None:
+    if "@" in variant:
+        variant, ref = variant.split("@")
+        use_source_at(ref)
     from dataprep.memory import keep_freed_memory
 
     keep_freed_memory()
@@ -166,6 +193,9 @@ def main() -> None:
     docs = len(texts)
     del texts
     variants = args.variants.split(",")
+    for v in variants:
+        if "@" in v:
+            source_at(v.split("@")[1])
     runs = rounds(variants, files, args.repeat)
     print(f"\ncorpus: {corpora.describe(args)}: {docs:,} docs, {mb:.1f} MB of text, {os.cpu_count()} cores, "
           f"median of {args.repeat} interleaved rounds\n")
