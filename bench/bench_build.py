@@ -146,6 +146,13 @@ VARIANTS = {
 }
 
 
+def text_bytes(files: list[str]) -> int:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    return sum(pc.sum(pc.binary_length(pq.read_table(f, columns=["text"])["text"])).as_py() for f in files)
+
+
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants."""
     children: dict[int, list[int]] = {}
@@ -203,7 +210,9 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     files = corpora.files(args)
     mb = sum(os.path.getsize(f) for f in files) / 1e6
+    text_mb = text_bytes(files) / 1e6
     variants = args.variants.split(",")
+    load_before = os.getloadavg()[0]
     runs = []
     for k in range(args.repeat):
         results = {}
@@ -215,8 +224,9 @@ def main() -> None:
     if "dataprep" in median and "dataprep-ray" in median:
         ray = statistics.median(r["dataprep-ray"]["seconds"] / r["dataprep"]["seconds"] for r in runs)
         print(f"ray engine / local engine wall time: {ray:.2f}", file=sys.stderr)
-    print(f"\n{corpora.describe(args)} ({mb:.0f} MB of parquet), {args.workers} workers, "
-          f"median of {args.repeat} interleaved rounds\n")
+    print(f"\n{corpora.describe(args)} ({text_mb:.0f} MB of text, {mb:.0f} MB of parquet), {args.workers} workers, "
+          f"median of {args.repeat} interleaved rounds; 1-minute load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after\n")
     print("| variant | seconds | x llm.c time | tokens written | peak RSS MB (process tree) |")
     print("|---|---:|---:|---:|---:|")
     for v in variants:
@@ -230,7 +240,8 @@ def main() -> None:
         r = runs[0][name]
         print(f"\n{name} stages (medians): scan {stage['scan_seconds']:.1f} s, decide {stage['decide_seconds']:.1f} s, "
               f"write {stage['write_seconds']:.1f} s; dedup state {r['dedup_state_bytes_per_doc']:.0f} bytes/document; "
-              f"removed {r['exact_removed']:,} exact and {r['near_removed']:,} near duplicates")
+              f"removed {r['exact_removed']:,} exact and {r['near_removed']:,} near duplicates; "
+              f"scan {text_mb / stage['scan_seconds'] / args.workers:.1f} MB of text per core-second")
 
 
 if __name__ == "__main__":

@@ -196,9 +196,11 @@ def main() -> None:
     for v in variants:
         if "@" in v:
             source_at(v.split("@")[1])
+    load_before = os.getloadavg()[0]
     runs = rounds(variants, files, args.repeat)
     print(f"\ncorpus: {corpora.describe(args)}: {docs:,} docs, {mb:.1f} MB of text, {os.cpu_count()} cores, "
-          f"median of {args.repeat} interleaved rounds\n")
+          f"median of {args.repeat} interleaved rounds; 1-minute load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after\n")
     print("| variant | seconds | MB/s | x tiktoken time | peak RSS MB |")
     print("|---|---:|---:|---:|---:|")
     median = {v: statistics.median(r[v]["seconds"] for r in runs) for v in variants}

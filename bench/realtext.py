@@ -15,29 +15,36 @@ with Python holds, with no network:
              Python packages
   python     docstrings of the standard library (one document per module, read with
              ``ast``, nothing imported) and the .rst/.txt/.md files of installed
-             Python packages
+             Python packages (those of the interpreter that runs this script)
 
-Documents longer than ``--max-doc-kb`` are cut at blank lines (paragraphs) into parts,
-as long changelogs would be split into pages on the web. Natural duplicates are kept:
-packages built from one source ship the same changelog, copyright files repeat the
-same licences, man pages share option text and section headings.
+All files found form the *pool*, cached in bench/out/realtext_pool.parquet (rendering
+every man page takes minutes; ``--rebuild-pool`` gathers it again). From the pool:
 
-All files found form the *pool* (cached in bench/out/realtext_pool.parquet, since
-rendering every man page takes minutes). Their documents are put in a fixed order (by a hash
-of each document's URL), so the corpus never depends on directory listing order.
-A corpus of ``--mb`` megabytes of text takes the documents in that order. When they
-are fewer than ``--mb``, it is cycled: pass k >= 1 makes every document
+- at most ``--per-family`` (300) man pages of one command family (gcloud-*, git-*), chosen
+  by a hash of the URL: one SDK can ship thousands of generated reference pages;
+- at most the first ``--max-file-kb`` (256 KB) of a file, so a few multi-megabyte
+  changelogs do not outweigh the rest;
+- files cut at blank lines into documents of at most ``--max-doc-kb`` (4 KB), as long pages
+  are split on the web (a longer paragraph is cut at line ends, its lines then separated
+  by blank lines); parts under 200 bytes are dropped.
+
+Natural duplicates are kept: packages built from one source ship the same changelog and
+copyright file, licences repeat, man pages share headings and option text. The documents
+are put in a fixed order (a hash of each URL), so the corpus never depends on directory
+listing order, and a corpus of ``--mb`` megabytes of text takes them in that order.
+
+When the pool holds less than ``--mb``, it is cycled: pass k >= 1 makes every pool document
 anew as its own first half (whole paragraphs) followed by the second half of another
-document of the same source, chosen by a fixed permutation per pass. Every line is
-still a real line, but no recombined document is an exact or near copy of a real
-one (about a third of their shingles are shared, far below the 0.7 threshold),
-so the duplicate share stays what the real text has. The script prints how many
-documents and bytes came from real documents and how many from each pass.
+document of the same source. Partners are chosen by text, by a permutation salted with k,
+so copies of one text get one partner and stay exact copies in every pass, while no
+recombined document copies a document of another pass (they share about half their
+text at most). Every line is still a real line, so the boilerplate share stays.
+The script prints the documents and bytes taken from each source and from each pass.
 
 The shards have FineWeb-Edu's columns: id, text, url, score, int_score,
 token_count (GPT-2, no EOT) and language_score; score and language_score are derived
 from a hash of the id, so they are deterministic and spread like FineWeb-Edu's
-(score 2.5 to 5, language_score 0.65 to 1). The same machine gives the same bytes.
+(score 2.5 to 5, language_score 0.65 to 1). The same pool gives the same bytes.
 """
 
 from __future__ import annotations
@@ -64,6 +71,8 @@ POOL = HERE / "out" / "realtext_pool.parquet"
 SOURCES = ("man", "doc", "licence", "python")
 DOC_NAMES = ("changelog", "news", "readme", "copyright", "authors", "thanks", "todo", "history", "faq", "bugs")
 DOC_SUFFIXES = (".txt", ".md", ".rst")
+LICENCE_NAMES = ("LICENSE", "LICENCE", "COPYING")
+PACKAGING_FILES = ("top_level.txt", "entry_points.txt", "dependency_links.txt")  # lists of names, not text
 MIN_DOC_BYTES = 200  # stubs ("see the other package") are not documents
 
 
@@ -119,16 +128,17 @@ def man_pages(jobs: int) -> list[tuple[str, str]]:
     return [(f"file://{p}", t) for p, t in zip(paths, texts) if t]
 
 
+def _texts(paths: list[Path]) -> list[tuple[str, str]]:
+    """(URL, text) of each readable text file."""
+    return [(f"file://{p}", t) for p, t in ((p, _read(p)) for p in paths) if t]
+
+
 def doc_files() -> list[tuple[str, str]]:
-    out = []
-    for p in _files(Path("/usr/share/doc")):
+    def wanted(p: Path) -> bool:
         name = p.name.lower().removesuffix(".gz")
-        if not (name.startswith(DOC_NAMES) or name.endswith(DOC_SUFFIXES)):
-            continue
-        text = _read(p)
-        if text:
-            out.append((f"file://{p}", text))
-    return out
+        return name.startswith(DOC_NAMES) or name.endswith(DOC_SUFFIXES)
+
+    return _texts([p for p in _files(Path("/usr/share/doc")) if wanted(p)])
 
 
 def _package_dirs() -> list[Path]:
@@ -139,13 +149,8 @@ def _package_dirs() -> list[Path]:
 def licences() -> list[tuple[str, str]]:
     paths = _files(Path("/usr/share/common-licenses"))
     for d in _package_dirs():
-        paths += [p for p in _files(d) if p.name.upper().startswith(("LICENSE", "LICENCE", "COPYING"))]
-    out = []
-    for p in paths:
-        text = _read(p)
-        if text:
-            out.append((f"file://{p}", text))
-    return out
+        paths += [p for p in _files(d) if p.name.upper().startswith(LICENCE_NAMES)]
+    return _texts(paths)
 
 
 def _docstrings(path: Path) -> str | None:
@@ -184,13 +189,8 @@ def python_text() -> list[tuple[str, str]]:
         if text:
             out.append((f"file://{p}#docstrings", text))
     for d in _package_dirs():
-        for p in _files(d):
-            if p.suffix in (".rst", ".txt", ".md") and not p.name.upper().startswith(("LICENSE", "LICENCE", "COPYING")):
-                if p.name in ("RECORD", "top_level.txt", "entry_points.txt", "dependency_links.txt"):
-                    continue
-                text = _read(p)
-                if text:
-                    out.append((f"file://{p}", text))
+        out += _texts([p for p in _files(d) if p.suffix in DOC_SUFFIXES and p.name not in PACKAGING_FILES
+                       and not p.name.upper().startswith(LICENCE_NAMES)])
     return out
 
 
