@@ -11,6 +11,7 @@ tree's resident sets, sampled every 0.1 s):
   dataprep  dataprep build --no-score-filter (exact + near dedup across all shards)
   dataprep-riptoken  the same with --tokenizer riptoken (identical bins, faster tokenizer)
   dataprep-ray  the same with --engine ray on a local Ray instance (Ray's start-up included)
+  dataprep@REF  dataprep build as it was at git commit REF (exported to bench/out/src-REF)
 Needs `pip install datasets` for the nanogpt variant (a benchmark-only dependency).
 Rounds run every variant once, in alternating order, so load on a shared machine falls on all
 alike; the table gives each variant's median time and its median ratio to llm.c's in the same round.
@@ -33,6 +34,7 @@ import numpy as np
 
 import corpora
 
+corpora.follow_source()  # spawned build workers of a dataprep@REF run import that commit's code too
 OUT = corpora.OUT
 EOT = 50256
 
@@ -199,11 +201,14 @@ def main() -> None:
     ap.add_argument("files", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
+        variant, _, ref = args.child.partition("@")
+        if ref:
+            corpora.use_source_at(ref)
         from dataprep.memory import keep_freed_memory
 
         keep_freed_memory()
         t0 = time.perf_counter()
-        result = VARIANTS[args.child](args.files, Path(args.out), args.workers)
+        result = VARIANTS[variant](args.files, Path(args.out), args.workers)
         result["seconds"] = time.perf_counter() - t0
         print(json.dumps(result))
         return
@@ -233,9 +238,7 @@ def main() -> None:
         ratio = statistics.median(r[v]["seconds"] / r["llmc"]["seconds"] for r in runs) if "llmc" in variants else None
         rss = statistics.median(r[v]["peak_rss_mb"] for r in runs)
         print(f"| {v} | {median[v]:.1f} | {'-' if ratio is None else f'{ratio:.2f}'} | {runs[0][v]['tokens']:,} | {rss:.0f} |")
-    for name in ("dataprep", "dataprep-riptoken", "dataprep-ray"):
-        if name not in median:
-            continue
+    for name in (v for v in variants if v.startswith("dataprep")):
         stage = {k: statistics.median(r[name][k] for r in runs) for k in ("scan_seconds", "decide_seconds", "write_seconds")}
         r = runs[0][name]
         print(f"\n{name} stages (medians): scan {stage['scan_seconds']:.1f} s, decide {stage['decide_seconds']:.1f} s, "

@@ -26,7 +26,6 @@ import os
 import statistics
 import re
 import resource
-import shutil
 import subprocess
 import sys
 import time
@@ -126,31 +125,10 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def source_at(ref: str) -> Path:
-    """dataprep/ as it was at git commit ``ref``, exported once to bench/out/src-REF."""
-    src = corpora.OUT / f"src-{ref}"
-    if not src.exists():
-        tmp = src.with_name(src.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        root = Path(__file__).resolve().parent.parent
-        archive = subprocess.run(["git", "-C", str(root), "archive", ref, "dataprep"], capture_output=True, check=True)
-        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)
-        tmp.rename(src)
-    return src
-
-
-def use_source_at(ref: str) -> None:
-    """Import dataprep from ``source_at(ref)`` instead of the working tree (before anything imports it)."""
-    # An editable install finds dataprep through a meta path finder, ahead of sys.path.
-    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
-    sys.path.insert(0, str(source_at(ref)))
-
-
 def child(variant: str, files: list[str]) -> None:
     if "@" in variant:
         variant, ref = variant.split("@")
-        use_source_at(ref)
+        corpora.use_source_at(ref)
     from dataprep.memory import keep_freed_memory
 
     keep_freed_memory()
@@ -195,7 +173,7 @@ def main() -> None:
     variants = args.variants.split(",")
     for v in variants:
         if "@" in v:
-            source_at(v.split("@")[1])
+            corpora.source_at(v.split("@")[1])
     load_before = os.getloadavg()[0]
     runs = rounds(variants, files, args.repeat)
     print(f"\ncorpus: {corpora.describe(args)}: {docs:,} docs, {mb:.1f} MB of text, {os.cpu_count()} cores, "

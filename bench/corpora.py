@@ -11,6 +11,10 @@ Both benchmarks take the same options, so one command line names one corpus.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -51,3 +55,36 @@ def realtext(mb: float, shards: int) -> list[str]:
     import realtext as rt  # bench/realtext.py, beside this file
 
     return [str(p) for p in rt.make(OUT / f"realtext_{mb:g}mb_{shards}", mb, shards)]
+
+
+# ---------------------------------------------------------------- the code measured
+
+AT = "BENCH_DATAPREP_AT"  # set: the commit whose dataprep/ this process (and its workers) import
+
+
+def source_at(ref: str) -> Path:
+    """dataprep/ as it was at git commit ``ref``, exported once to bench/out/src-REF."""
+    src = OUT / f"src-{ref}"
+    if not src.exists():
+        tmp = src.with_name(src.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        archive = subprocess.run(["git", "-C", str(HERE.parent), "archive", ref, "dataprep"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(tmp)], input=archive.stdout, check=True)
+        tmp.rename(src)
+    return src
+
+
+def use_source_at(ref: str) -> None:
+    """Import dataprep from ``source_at(ref)``, here and in worker processes started later
+    (before anything imports it), to measure a change side by side with the code before it."""
+    os.environ[AT] = ref
+    # An editable install finds dataprep through a meta path finder, ahead of sys.path.
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+    sys.path.insert(0, str(source_at(ref)))
+
+
+def follow_source() -> None:
+    """In a worker a benchmark spawned: import the dataprep its parent imports."""
+    if os.environ.get(AT):
+        use_source_at(os.environ[AT])
