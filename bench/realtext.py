@@ -34,11 +34,17 @@ are put in a fixed order (a hash of each URL), so the corpus never depends on di
 listing order, and a corpus of ``--mb`` megabytes of text takes them in that order.
 
 When the pool holds less than ``--mb``, it is cycled: pass k >= 1 makes every pool document
-anew as its own first half (whole paragraphs) followed by the second half of another
-document of the same source. Partners are chosen by text, by a permutation salted with k,
-so copies of one text get one partner and stay exact copies in every pass, while no
-recombined document copies a document of another pass (they share about half their
-text at most). Every line is still a real line, so the boilerplate share stays.
+that halves evenly (at a blank line, else a line end, between a third and two thirds of
+its text) anew as its own first half followed by the second half of another such document
+of the same source. Partners are chosen by text, by a permutation salted with k, so copies
+of one text get one partner and stay exact copies in every pass, while two passes' versions
+of a document share one half (a Jaccard near 1/3, 1/2 at most, below the near-duplicate
+threshold). Every line is still a real line, but each recurs once per pass: in a cycled
+corpus every line is "boilerplate" (it recurs in 3 or more documents), so such a corpus
+measures speed, not what real text holds. On the machine this was written on, ``dataprep
+estimate`` finds in the pool alone (117 MB) 26.0% of documents exact and 2.8% near
+duplicates, 11.8% of tokens in boilerplate lines; in the 1 GB corpus (8.6 passes) 25.5% exact
+and 5.2% near duplicates, 68% of tokens in lines that recur.
 The script prints the documents and bytes taken from each source and from each pass.
 
 The shards have FineWeb-Edu's columns: id, text, url, score, int_score,
@@ -303,44 +309,48 @@ def _hash(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "little")
 
 
-def _halves(text: str) -> tuple[str, str]:
-    """The document cut at the blank line (or line end) nearest its middle."""
-    paras = text.split("\n\n")
-    sep = "\n\n"
-    if len(paras) < 2:
-        paras, sep = text.split("\n"), "\n"
-    if len(paras) < 2:
-        return text, ""
-    sizes = np.cumsum([len(p) for p in paras])
-    cut = int(np.clip(np.searchsorted(sizes, sizes[-1] / 2), 1, len(paras) - 1))
-    return sep.join(paras[:cut]), sep.join(paras[cut:])
+def _halves(text: str) -> tuple[str, str] | None:
+    """The document cut at the blank line (else line end) nearest its middle, or None when no
+    such cut leaves each half between a third and two thirds of it."""
+    for sep in ("\n\n", "\n"):
+        paras = text.split(sep)
+        if len(paras) < 2:
+            continue
+        ends = np.cumsum([len(p) + len(sep) for p in paras[:-1]]) - len(sep)  # the head's length at each cut
+        cut = int(np.argmin(np.abs(ends - len(text) / 2)))
+        if len(text) / 3 <= ends[cut] <= 2 * len(text) / 3:
+            return sep.join(paras[: cut + 1]), sep.join(paras[cut + 1 :])
+    return None
 
 
 def recombined(pool: pa.Table, cycle: int) -> tuple[list[str], list[str]]:
-    """Pass ``cycle`` >= 1: each pool document's first half + another same-source document's second half.
+    """Pass ``cycle`` >= 1: each pool document's first half + another same-source document's
+    second half, for the documents that halve evenly (``_halves``).
 
-    Partners are chosen by text, not by document: copies of one text get the same partner,
-    so the exact duplicates of the real text stay exact duplicates in every pass.
+    Even halves keep two passes' versions of a document apart: they share one half, a Jaccard
+    near 1/3 (1/2 at most), below the near-duplicate threshold. Partners are chosen by text,
+    not by document: copies of one text get the same partner, so the exact duplicates of the
+    real text stay exact duplicates in every pass.
     """
+    halves = [_halves(t) for t in pool["text"].to_pylist()]
+    usable = np.array([h is not None for h in halves])
     texts = pool["text"].to_pylist()
     urls = pool["url"].to_pylist()
     sources = np.array(pool["source"].to_pylist())
     keys = np.array([_hash(f"{cycle}:{t}") for t in texts], dtype=np.uint64)
-    partner = np.arange(len(texts))
+    partner = np.full(len(texts), -1)
     for source in SOURCES:
-        idx = np.flatnonzero(sources == source)
+        idx = np.flatnonzero((sources == source) & usable)
         # The distinct texts of this source in an order shuffled by the pass (np.unique sorts
         # the salted hashes); each text's partner is the next one, never itself.
         _, first, which = np.unique(keys[idx], return_index=True, return_inverse=True)
-        if len(first) < 2:
-            continue
-        partner[idx] = idx[first[(which + 1) % len(first)]]
+        if len(first) >= 2:
+            partner[idx] = idx[first[(which + 1) % len(first)]]
     out_texts, out_urls = [], []
-    for i, j in enumerate(partner):
-        head, _ = _halves(texts[i])
-        _, tail = _halves(texts[j])
-        out_texts.append(f"{head}\n\n{tail}" if tail else head)
-        out_urls.append(f"{urls[i]}?pass={cycle}&with={urls[j]}")
+    for i, j in enumerate(partner.tolist()):
+        if j >= 0:
+            out_texts.append(f"{halves[i][0]}\n\n{halves[j][1]}")
+            out_urls.append(f"{urls[i]}?pass={cycle}&with={urls[j]}")
     return out_texts, out_urls
 
 
