@@ -1,6 +1,6 @@
 """build against its peers on the same shards, side by side in one run.
 
-    python bench/bench_build.py [--shards 20] [--docs 18000] [--repeat 1]
+    python bench/bench_build.py [--corpus synth|realtext] [--shards 20] [--docs 18000] [--mb 50] [--repeat 3]
 
 Variants, each in its own process tree (peak RSS = the largest sum of the
 tree's resident sets, sampled every 0.1 s):
@@ -11,7 +11,10 @@ tree's resident sets, sampled every 0.1 s):
   dataprep  dataprep build --no-score-filter (exact + near dedup across all shards)
   dataprep-riptoken  the same with --tokenizer riptoken (identical bins, faster tokenizer)
   dataprep-ray  the same with --engine ray on a local Ray instance (Ray's start-up included)
+  dataprep@REF  dataprep build as it was at git commit REF (exported to bench/out/src-REF)
 Needs `pip install datasets` for the nanogpt variant (a benchmark-only dependency).
+Rounds run every variant once, in alternating order, so load on a shared machine falls on all
+alike; the table gives each variant's median time and its median ratio to llm.c's in the same round.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -28,18 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
+import corpora
+
+corpora.follow_source()  # spawned build workers of a dataprep@REF run import that commit's code too
+OUT = corpora.OUT
 EOT = 50256
-
-
-def corpus(shards: int, docs: int) -> list[str]:
-    d = OUT / f"shards{shards}x{docs}"
-    if not (d / f"shard_{shards - 1:05d}.parquet").exists():
-        from dataprep.synth import SynthConfig, generate
-
-        generate(d, SynthConfig(docs=docs, shards=shards, seed=7, row_group_size=1024))
-    return [str(p) for p in sorted(d.glob("shard_*.parquet"))]
 
 
 def iter_texts(files: list[str]):
@@ -151,6 +148,13 @@ VARIANTS = {
 }
 
 
+def text_bytes(files: list[str]) -> int:
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    return sum(pc.sum(pc.binary_length(pq.read_table(f, columns=["text"])["text"])).as_py() for f in files)
+
+
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants."""
     children: dict[int, list[int]] = {}
@@ -188,50 +192,59 @@ def measure(variant: str, files: list[str], workers: int) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--shards", type=int, default=20)
-    ap.add_argument("--docs", type=int, default=18000, help="documents per shard (18,000 is about 50 MB of text)")
+    corpora.add_arguments(ap, shards=20)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     ap.add_argument("files", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
+        variant, _, ref = args.child.partition("@")
+        if ref:
+            corpora.use_source_at(ref)
         from dataprep.memory import keep_freed_memory
 
         keep_freed_memory()
         t0 = time.perf_counter()
-        result = VARIANTS[args.child](args.files, Path(args.out), args.workers)
+        result = VARIANTS[variant](args.files, Path(args.out), args.workers)
         result["seconds"] = time.perf_counter() - t0
         print(json.dumps(result))
         return
     OUT.mkdir(exist_ok=True)
-    files = corpus(args.shards, args.docs)
+    files = corpora.files(args)
     mb = sum(os.path.getsize(f) for f in files) / 1e6
-    runs: dict[str, list[dict]] = {v: [] for v in args.variants.split(",")}
-    for _ in range(args.repeat):
-        for v in runs:
-            runs[v].append(measure(v, files, args.workers))
-            print(f"{v}: {runs[v][-1]}", file=sys.stderr)
-    rows = {v: min(r, key=lambda x: x["seconds"]) for v, r in runs.items()}
-    if "dataprep" in rows and "dataprep-ray" in rows:
-        print(f"ray engine / local engine wall time: {rows['dataprep-ray']['seconds'] / rows['dataprep']['seconds']:.2f}",
-              file=sys.stderr)
-    base = rows.get("llmc", {}).get("seconds")
-    print(f"\n{args.shards} shards x {args.docs:,} docs ({mb:.0f} MB of parquet), {args.workers} workers\n")
+    text_mb = text_bytes(files) / 1e6
+    variants = args.variants.split(",")
+    load_before = os.getloadavg()[0]
+    runs = []
+    for k in range(args.repeat):
+        results = {}
+        for v in variants if k % 2 == 0 else variants[::-1]:
+            results[v] = measure(v, files, args.workers)
+            print(f"round {k + 1} {v}: {results[v]}", file=sys.stderr)
+        runs.append(results)
+    median = {v: statistics.median(r[v]["seconds"] for r in runs) for v in variants}
+    if "dataprep" in median and "dataprep-ray" in median:
+        ray = statistics.median(r["dataprep-ray"]["seconds"] / r["dataprep"]["seconds"] for r in runs)
+        print(f"ray engine / local engine wall time: {ray:.2f}", file=sys.stderr)
+    print(f"\n{corpora.describe(args)} ({text_mb:.0f} MB of text, {mb:.0f} MB of parquet), {args.workers} workers, "
+          f"median of {args.repeat} interleaved rounds; 1-minute load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after\n")
     print("| variant | seconds | x llm.c time | tokens written | peak RSS MB (process tree) |")
     print("|---|---:|---:|---:|---:|")
-    for v, r in rows.items():
-        ratio = f"{r['seconds'] / base:.2f}" if base else "-"
-        print(f"| {v} | {r['seconds']:.1f} | {ratio} | {r['tokens']:,} | {r['peak_rss_mb']:.0f} |")
-    for name in ("dataprep", "dataprep-riptoken", "dataprep-ray"):
-        if name not in rows:
-            continue
-        r = rows[name]
-        print(f"\n{name} stages: scan {r['scan_seconds']:.1f} s, decide {r['decide_seconds']:.1f} s, "
-              f"write {r['write_seconds']:.1f} s; dedup state {r['dedup_state_bytes_per_doc']:.0f} bytes/document; "
-              f"removed {r['exact_removed']:,} exact and {r['near_removed']:,} near duplicates")
+    for v in variants:
+        ratio = statistics.median(r[v]["seconds"] / r["llmc"]["seconds"] for r in runs) if "llmc" in variants else None
+        rss = statistics.median(r[v]["peak_rss_mb"] for r in runs)
+        print(f"| {v} | {median[v]:.1f} | {'-' if ratio is None else f'{ratio:.2f}'} | {runs[0][v]['tokens']:,} | {rss:.0f} |")
+    for name in (v for v in variants if v.startswith("dataprep")):
+        stage = {k: statistics.median(r[name][k] for r in runs) for k in ("scan_seconds", "decide_seconds", "write_seconds")}
+        r = runs[0][name]
+        print(f"\n{name} stages (medians): scan {stage['scan_seconds']:.1f} s, decide {stage['decide_seconds']:.1f} s, "
+              f"write {stage['write_seconds']:.1f} s; dedup state {r['dedup_state_bytes_per_doc']:.0f} bytes/document; "
+              f"removed {r['exact_removed']:,} exact and {r['near_removed']:,} near duplicates; "
+              f"scan {text_mb / stage['scan_seconds'] / args.workers:.1f} MB of text per core-second")
 
 
 if __name__ == "__main__":

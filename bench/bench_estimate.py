@@ -1,6 +1,6 @@
-"""estimate against its peers, side by side on one generated corpus.
+"""estimate against its peers, side by side on one corpus (generated or real text).
 
-    python bench/bench_estimate.py [--docs 18000] [--repeat 1]
+    python bench/bench_estimate.py [--corpus synth|realtext] [--shards 1] [--docs 18000] [--mb 50] [--repeat 3]
 
 Variants, each in its own process so peak RSS is its own:
   tiktoken   tiktoken's fastest call over all texts, encode_to_numpy on every core
@@ -10,7 +10,12 @@ Variants, each in its own process so peak RSS is its own:
   estimate   dataprep estimate, full mode
   fast       dataprep estimate --fast (metadata only)
   estimate-riptoken  dataprep estimate --tokenizer riptoken (same report, faster tokenizer)
-Prints a markdown table of wall time, MB/s, ratios and peak RSS.
+  estimate@REF  dataprep estimate as it was at git commit REF (its dataprep/ exported to
+             bench/out/src-REF), to measure a change side by side with the code before it
+Rounds run every variant once, in alternating order (A B C, then C B A, ...), so load on a
+shared machine falls on all alike; the table gives each variant's median time and its median
+ratio to the tiktoken floor of the same round. Times include each variant's imports and reading
+the parquet text, as a user's run would. Prints a markdown table of wall time, MB/s, ratios and peak RSS.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import re
 import resource
 import subprocess
@@ -25,31 +31,20 @@ import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-OUT = HERE / "out"
+import corpora
 
 
-def corpus(docs: int, seed: int) -> Path:
-    path = OUT / f"corpus_{docs}_{seed}.parquet"
-    if not path.exists():
-        from dataprep.synth import SynthConfig, generate
-
-        OUT.mkdir(exist_ok=True)
-        generate(path, SynthConfig(docs=docs, seed=seed, row_group_size=1024))
-    return path
-
-
-def read_texts(path: Path) -> list[str]:
+def read_texts(files: list[str]) -> list[str]:
     import pyarrow.parquet as pq
 
-    return pq.read_table(path, columns=["text"])["text"].to_pylist()
+    return [t for f in files for t in pq.read_table(f, columns=["text"])["text"].to_pylist()]
 
 
-def run_tiktoken(path: Path) -> dict:
+def run_tiktoken(files: list[str]) -> dict:
     from dataprep.tokenizer import encode_batch, get_encoding
 
     enc = get_encoding()
-    texts = read_texts(path)
+    texts = read_texts(files)
     _, lengths = encode_batch(enc, texts, os.cpu_count() or 1)
     return {"tokens": int(lengths.sum()) + len(texts)}
 
@@ -58,15 +53,15 @@ _PUNCT = re.compile(r"[^\w\s]|_")
 _DIGIT = re.compile(r"\d")
 
 
-def run_tiktoken_lists(path: Path) -> dict:
+def run_tiktoken_lists(files: list[str]) -> dict:
     from dataprep.tokenizer import get_encoding
 
     enc = get_encoding()
-    ids = enc.encode_ordinary_batch(read_texts(path), num_threads=os.cpu_count() or 1)
+    ids = enc.encode_ordinary_batch(read_texts(files), num_threads=os.cpu_count() or 1)
     return {"tokens": sum(len(x) + 1 for x in ids)}
 
 
-def run_datasketch(path: Path) -> dict:
+def run_datasketch(files: list[str]) -> dict:
     import unicodedata
 
     from datasketch import MinHash, MinHashLSH
@@ -74,7 +69,7 @@ def run_datasketch(path: Path) -> dict:
     from dataprep.tokenizer import encode_batch, get_encoding
 
     enc = get_encoding()
-    texts = read_texts(path)
+    texts = read_texts(files)
     _, lengths = encode_batch(enc, texts, os.cpu_count() or 1)
     tokens = int(lengths.sum()) + len(texts)
     shingle_sets = []
@@ -104,11 +99,11 @@ def run_datasketch(path: Path) -> dict:
     return {"tokens": tokens, "near_removed": removed}
 
 
-def run_estimate(path: Path, fast: bool = False, backend: str = "tiktoken") -> dict:
+def run_estimate(files: list[str], fast: bool = False, backend: str = "tiktoken") -> dict:
     from dataprep.estimate import EstimateOptions, estimate
 
     opts = EstimateOptions(fast=fast, threads=os.cpu_count() or 1, tokenizer_backend=backend)
-    r = estimate([str(path)], opts, progress=False)
+    r = estimate(files, opts, progress=False)
     return {"tokens": r["tokens"], "near_removed": r["near_duplicate_docs"]}
 
 
@@ -117,8 +112,8 @@ VARIANTS = {
     "tiktoken-lists": run_tiktoken_lists,
     "datasketch": run_datasketch,
     "estimate": run_estimate,
-    "fast": lambda p: run_estimate(p, fast=True),
-    "estimate-riptoken": lambda p: run_estimate(p, backend="riptoken"),
+    "fast": lambda f: run_estimate(f, fast=True),
+    "estimate-riptoken": lambda f: run_estimate(f, backend="riptoken"),
 }
 
 
@@ -130,53 +125,73 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(variant: str, path: Path) -> None:
+def child(variant: str, files: list[str]) -> None:
+    if "@" in variant:
+        variant, ref = variant.split("@")
+        corpora.use_source_at(ref)
     from dataprep.memory import keep_freed_memory
 
     keep_freed_memory()
     t0 = time.perf_counter()
-    result = VARIANTS[variant](path)
+    result = VARIANTS[variant](files)
     result["seconds"] = time.perf_counter() - t0
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
 
+def rounds(variants: list[str], files: list[str], repeat: int) -> list[dict[str, dict]]:
+    """``repeat`` rounds of every variant, each in a fresh process, the order reversed every other round."""
+    out = []
+    for k in range(repeat):
+        order = variants if k % 2 == 0 else variants[::-1]
+        results = {}
+        for v in order:
+            cmd = [sys.executable, __file__, "--child", v, *files]
+            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            results[v] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(f"round {k + 1} {v}: {results[v]}", file=sys.stderr)
+        out.append(results)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--docs", type=int, default=18000)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--repeat", type=int, default=3, help="runs per variant; the fastest is reported")
+    corpora.add_arguments(ap, shards=1)
+    ap.add_argument("--repeat", type=int, default=3, help="rounds; medians are reported")
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--path", help=argparse.SUPPRESS)
+    ap.add_argument("files", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        child(args.child, Path(args.path))
+        child(args.child, args.files)
         return
-    path = corpus(args.docs, args.seed)
-    texts = read_texts(path)
+    files = corpora.files(args)
+    texts = read_texts(files)
     mb = sum(len(t.encode()) for t in texts) / 1e6
+    docs = len(texts)
     del texts
-    runs: dict[str, list[dict]] = {v: [] for v in args.variants.split(",")}
-    for _ in range(args.repeat):  # variants interleaved, so machine noise hits all alike
-        for v in runs:
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", v, "--path", str(path)], capture_output=True, text=True, check=True
-            )
-            runs[v].append(json.loads(out.stdout.strip().splitlines()[-1]))
-            print(f"{v}: {runs[v][-1]}", file=sys.stderr)
-    rows = {v: min(r, key=lambda x: x["seconds"]) for v, r in runs.items()}
-    base = rows.get("tiktoken", {}).get("seconds")
-    print(f"\ncorpus: {path.name}, {args.docs:,} docs, {mb:.1f} MB of text, {os.cpu_count()} cores\n")
+    variants = args.variants.split(",")
+    for v in variants:
+        if "@" in v:
+            corpora.source_at(v.split("@")[1])
+    load_before = os.getloadavg()[0]
+    runs = rounds(variants, files, args.repeat)
+    print(f"\ncorpus: {corpora.describe(args)}: {docs:,} docs, {mb:.1f} MB of text, {os.cpu_count()} cores, "
+          f"median of {args.repeat} interleaved rounds; 1-minute load average {load_before:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after\n")
     print("| variant | seconds | MB/s | x tiktoken time | peak RSS MB |")
     print("|---|---:|---:|---:|---:|")
-    for v, r in rows.items():
-        ratio = f"{r['seconds'] / base:.2f}" if base else "-"
-        print(f"| {v} | {r['seconds']:.2f} | {mb / r['seconds']:.1f} | {ratio} | {r['peak_rss_mb']:.0f} |")
-    if "datasketch" in rows and "estimate" in rows:
-        print(f"\nestimate is {rows['datasketch']['seconds'] / rows['estimate']['seconds']:.2f}x faster than datasketch")
-    if "fast" in rows and "estimate" in rows:
-        print(f"--fast is {rows['estimate']['seconds'] / rows['fast']['seconds']:.1f}x faster than full estimate")
+    median = {v: statistics.median(r[v]["seconds"] for r in runs) for v in variants}
+    for v in variants:
+        ratio = f"{statistics.median(r[v]['seconds'] / r['tiktoken']['seconds'] for r in runs):.2f}" if "tiktoken" in variants else "-"
+        rss = statistics.median(r[v]["peak_rss_mb"] for r in runs)
+        print(f"| {v} | {median[v]:.2f} | {mb / median[v]:.1f} | {ratio} | {rss:.0f} |")
+    tokens = {r[v]["tokens"] for r in runs for v in variants}
+    print(f"\ntokens (EOT included): {', '.join(f'{t:,}' for t in sorted(tokens))}")
+    if "datasketch" in median and "estimate" in median:
+        print(f"estimate is {median['datasketch'] / median['estimate']:.2f}x faster than datasketch")
+    if "fast" in median and "estimate" in median:
+        print(f"--fast is {median['estimate'] / median['fast']:.1f}x faster than full estimate")
 
 
 if __name__ == "__main__":

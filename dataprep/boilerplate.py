@@ -3,9 +3,16 @@
 CCNet's idea, counted by documents rather than occurrences: a line is
 boilerplate when at least ``min_docs`` distinct documents that survive
 deduplication contain it (after normalisation, so case, digits and
-punctuation do not hide a repeat). Its tokens are what stripping those lines
-removes: ``tokens(doc) - tokens(doc without them)``, exactly what
-``build --strip-boilerplate`` writes.
+punctuation do not hide a repeat).
+
+Its tokens: ``build --strip-boilerplate`` writes exactly the tokens of each
+stripped document, tokenized again. ``estimate`` counts instead, from the one
+tokenization it already did, the tokens that start inside each line (a line
+owns the newline that ends it) and sums them over the boilerplate lines of each
+document (``line_tokens``, ``removed_tokens``). GPT-2's pre-tokenizer can merge
+whitespace across a line end, so that sum can differ from re-tokenizing by a
+token or so per stripped document; docs/estimate.md gives the measured
+difference on generated and real text.
 """
 
 from __future__ import annotations
@@ -18,17 +25,79 @@ import pyarrow as pa
 from dataprep.hashing import BatchHashes, hash_batch
 from dataprep.normalize import NormalizedBatch, normalize_batch
 
+NEWLINE = ord("\n")
 
-def line_occurrences(nb: NormalizedBatch, h: BatchHashes, first_doc: int) -> tuple[np.ndarray, np.ndarray]:
-    """(line hash, global document) once for each distinct line with words in each document."""
+
+def line_occurrences(nb: NormalizedBatch, h: BatchHashes, first_doc: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(line hash, global document) once for each distinct line with words in each document,
+    and for every line of the batch the index of its pair (-1 for lines without words)."""
     per_doc = np.diff(nb.doc_lines)
     doc = np.repeat(np.arange(len(per_doc), dtype=np.int64) + first_doc, per_doc)
-    has_words = np.diff(h.line_words) > 0
+    has_words = np.flatnonzero(np.diff(h.line_words) > 0)
     order = np.lexsort((h.line_hashes[has_words], doc[has_words]))
     hashes, docs = h.line_hashes[has_words][order], doc[has_words][order]
     first = np.ones(len(hashes), dtype=bool)
     first[1:] = (hashes[1:] != hashes[:-1]) | (docs[1:] != docs[:-1])
-    return hashes[first], docs[first]
+    slot = np.full(len(doc), -1, dtype=np.int64)
+    slot[has_words[order]] = np.cumsum(first) - 1
+    return hashes[first], docs[first], slot
+
+
+def line_tokens(text: pa.Array, flat: np.ndarray, lengths: np.ndarray, token_bytes: np.ndarray) -> np.ndarray:
+    """What stripping each line alone would remove from its document, in tokens of the one tokenization.
+
+    Lines are split on "\\n", in ``normalize_batch``'s order. A line counts the tokens that start
+    inside it, its ending newline included; the last line of a document of several lines has no
+    newline of its own but takes the one before it, which stripping it removes as well
+    (``removed_tokens`` caps a document's sum at its tokens, for when every line goes).
+    ``flat`` and ``lengths`` are the batch's tokens as ``encode_batch`` returns them, and
+    ``token_bytes`` the byte length of every token id: a document's tokens spell its UTF-8
+    bytes in order, so where each starts follows from the lengths alone, with no decoding.
+    """
+    data, offsets = _text_buffers(text)
+    tok_len = token_bytes[flat]
+    ends = np.cumsum(tok_len)
+    starts = ends - tok_len
+    first = np.cumsum(lengths) - lengths
+    has = lengths > 0
+    if not np.array_equal(starts[first[has]], offsets[:-1][has]):
+        # Tokens of valid UTF-8 always spell it; should one document's not, its tokens are kept
+        # inside its own bytes, so the lines of the documents after it are not shifted.
+        starts += np.repeat(offsets[:-1] - np.append(starts, 0)[first], lengths)
+        starts = np.minimum(starts, np.repeat(np.maximum(offsets[1:] - 1, offsets[:-1]), lengths))
+    newlines = np.flatnonzero(data == NEWLINE)
+    line_starts = np.sort(np.concatenate([offsets[:-1], newlines + 1]))
+    counts = np.diff(np.searchsorted(starts, line_starts), append=len(flat))
+    lines_per_doc = np.diff(np.searchsorted(newlines, offsets)) + 1
+    counts[np.cumsum(lines_per_doc) - 1] += lines_per_doc > 1
+    return counts
+
+
+def _text_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes of a string array and int64 offsets of each value in them, without copying the text."""
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    _, offsets_buf, data_buf = text.buffers()
+    width = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=width)[text.offset : text.offset + len(text) + 1].astype(np.int64)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    return data[offsets[0] : offsets[-1]], offsets - offsets[0]
+
+
+def occurrence_tokens(per_line: np.ndarray, slot: np.ndarray, occurrences: int) -> np.ndarray:
+    """Tokens of each (line hash, document) pair of ``line_occurrences``: its lines' counts summed."""
+    has = slot >= 0
+    return np.bincount(slot[has], weights=per_line[has], minlength=occurrences).astype(np.uint32)
+
+
+def removed_tokens(line_hash: np.ndarray, line_doc: np.ndarray, line_tok: np.ndarray, drop: np.ndarray,
+                   doc_tokens: np.ndarray) -> np.ndarray:
+    """Tokens each document loses when its lines hashed in ``drop`` are stripped: the counts of
+    ``occurrence_tokens`` summed, at most the document's ``doc_tokens`` (int64, 0 for a document
+    to leave alone)."""
+    take = np.isin(line_hash, drop) & (doc_tokens[line_doc] > 0)
+    summed = np.bincount(line_doc[take], weights=line_tok[take], minlength=len(doc_tokens)).astype(np.int64)
+    return np.minimum(summed, doc_tokens)
 
 
 @dataclass
@@ -38,6 +107,10 @@ class Boilerplate:
 
     def __len__(self) -> int:
         return len(self.hashes)
+
+    def top(self, n: int) -> np.ndarray:
+        """Indices of the ``n`` lines held by most documents (ties: smaller hash first)."""
+        return np.lexsort((self.hashes, -self.doc_counts))[:n]
 
 
 def find_boilerplate(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarray, min_docs: int) -> Boilerplate:
@@ -75,3 +148,21 @@ def strip_lines(texts: list[str], drop: np.ndarray) -> tuple[list[str], list[tup
             out.append(text)
         k += len(lines)
     return out, removed
+
+
+def first_holders(line_hash: np.ndarray, line_doc: np.ndarray, hashes: np.ndarray, docs: np.ndarray) -> np.ndarray:
+    """The first document (sorted, unique) among those where ``docs`` (bool) is set that holds each of ``hashes``."""
+    take = np.isin(line_hash, hashes) & docs[line_doc]
+    h, d = line_hash[take], line_doc[take]
+    order = np.lexsort((d, h))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = h[order][1:] != h[order][:-1]
+    return np.unique(d[order][first])
+
+
+def sample_lines(texts: list[str], hashes: np.ndarray) -> dict[int, str]:
+    """The first raw line of ``texts``, in order, with each of ``hashes`` (sorted)."""
+    samples: dict[int, str] = {}
+    for h, line in strip_lines(texts, hashes)[1]:
+        samples.setdefault(h, line)
+    return samples

@@ -1,10 +1,13 @@
 """``estimate``: how many effective, unique tokens a set of parquet shards holds.
 
-Data flow: read -> (tokenize || scan) per batch -> the decision core over the
-whole input (``decide.py``: filters, exact, near, val split, keep rule, the
-same as build) -> boilerplate among the kept documents -> the tokens its
-lines hold -> the report. The effective tokens are what ``build`` with the same
-rules writes (train + val). ``--fast`` reads metadata columns only.
+Data flow: read -> (tokenize || scan) per batch, keeping the tokens of each
+line -> the decision core over the whole input (``decide.py``: filters, exact,
+near, val split, keep rule, the same as build) -> boilerplate among the kept
+documents and the tokens of its lines, summed without a second tokenization
+(boilerplate.py) -> the report. The effective tokens are what ``build`` with
+the same rules writes (train + val): with ``--strip-boilerplate`` the documents
+holding boilerplate are tokenized again without it, as build does, so the
+forecast stays exact. ``--fast`` reads metadata columns only.
 """
 
 from __future__ import annotations
@@ -14,7 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dataprep.boilerplate import Boilerplate, find_boilerplate, strip_lines
+from dataprep.boilerplate import (
+    Boilerplate,
+    find_boilerplate,
+    first_holders,
+    line_tokens,
+    occurrence_tokens,
+    removed_tokens,
+    sample_lines,
+    strip_lines,
+)
 from dataprep.decide import DEFAULT_MIN_SCORE, BandsInMemory, Decisions, Documents, Rules, decide, filter_reasons, \
     val_keys, waterfall
 from dataprep.diversity import NgramDiversity
@@ -22,10 +34,10 @@ from dataprep.errors import DataprepError
 from dataprep.minhash import LSHParams, MinHasher
 from dataprep.plan import Plan
 from dataprep.progress import Progress
-from dataprep.reader import Source, iter_batches, open_sources
+from dataprep.reader import Source, iter_batches, open_sources, read_rows
 from dataprep.scan import scan_batch
 from dataprep.scores import complete_scores, passes_min_score
-from dataprep.tokenizer import bin_dtype, encode_batch, get_encoding
+from dataprep.tokenizer import bin_dtype, encode_batch, get_encoding, token_byte_lengths
 from dataprep.version import __version__
 
 COLUMNS = ("score", "int_score", "token_count", "language_score", "id")
@@ -64,7 +76,7 @@ class Measured:
     decisions: Decisions
     boilerplate: Boilerplate
     boilerplate_docs: np.ndarray  # kept documents holding a boilerplate line
-    boilerplate_tokens: np.ndarray  # int64 per document: tokens that stripping removes
+    boilerplate_tokens: np.ndarray  # int64 per document: tokens of its boilerplate lines (boilerplate.py)
     samples: dict[int, str]  # one raw text per boilerplate line hash
     diversity: NgramDiversity
     tokenizer: object
@@ -97,13 +109,17 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
     enc = get_encoding(opts.encoding, opts.tokenizer_backend)
     minhasher = MinHasher(opts.lsh)
     diversity = NgramDiversity(n=opts.diversity_ngram)
-    scans, tokens, facts = [], [], []
+    token_bytes = token_byte_lengths(enc)
+    scans, tokens, line_tok, facts = [], [], [], []
     bar = Progress("estimate", sum(s.rows for s in sources), progress)
 
-    def finish(tokenized) -> None:
+    def finish(tokenized, text, scan) -> None:
         flat, lengths = tokenized.result()
         diversity.update(flat, lengths)
         tokens.append(lengths)
+        per_line = line_tokens(text, flat, lengths, token_bytes)
+        line_tok.append(occurrence_tokens(per_line, scan.line_slot, len(scan.line_hash)))
+        scan.line_slot = None  # per raw line: not kept past its batch
 
     # The tokenizer releases the GIL: batch i is tokenized in the background
     # while this thread scans batch i and counts the n-grams of batch i - 1.
@@ -113,15 +129,15 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
             current = pool.submit(encode_batch, enc, batch.texts(), opts.threads)
             scan = scan_batch(batch, minhasher)
             if previous is not None:
-                finish(previous)
-            previous = current
+                finish(*previous)
+            previous = (current, batch.text, scan)
             scans.append(scan)
             f = _facts(batch)
             f["val_key"] = val_keys(f.pop("ids"), scan.digests)
             facts.append(f)
             bar.update(len(batch), int(scan.text_bytes.sum()))
         if previous is not None:
-            finish(previous)
+            finish(*previous)
     bar.done()
 
     def joined(key: str) -> np.ndarray:
@@ -149,7 +165,12 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
     boiler = find_boilerplate(line_hash, line_doc, kept, opts.boilerplate_min_docs)
     with_boiler = np.unique(line_doc[np.isin(line_hash, boiler.hashes)])
     with_boiler = with_boiler[kept[with_boiler]]
-    boiler_tokens, samples = _boilerplate_tokens(sources, docs.tokens, with_boiler, boiler, enc, opts)
+    if opts.strip_boilerplate:  # the forecast of build's bins: exact, as build writes them
+        boiler_tokens = _stripped_tokens(sources, docs.tokens, with_boiler, boiler, enc, opts)
+    else:
+        boiler_tokens = removed_tokens(line_hash, line_doc, np.concatenate(line_tok), boiler.hashes,
+                                       np.where(kept, docs.tokens, 0))
+    samples = _samples(sources, boiler.hashes[boiler.top(opts.top_lines)], line_hash, line_doc, kept)
     return Measured(
         sources=sources,
         docs=docs,
@@ -197,26 +218,22 @@ def _effective(report: dict, rows: list[dict], upper_bound: bool) -> None:
     report["waterfall"] = rows
 
 
-def _boilerplate_tokens(
-    sources: list[Source], tokens: np.ndarray, docs: np.ndarray, boiler: Boilerplate, enc, opts: EstimateOptions
-) -> tuple[np.ndarray, dict[int, str]]:
-    """Exact tokens removed from each document by stripping boilerplate lines, and one raw sample per line."""
+def _stripped_tokens(sources: list[Source], tokens: np.ndarray, docs: np.ndarray, boiler: Boilerplate, enc,
+                     opts: EstimateOptions) -> np.ndarray:
+    """Exact tokens that stripping boilerplate lines removes from each of ``docs``, by tokenizing them again."""
     removed = np.zeros(len(tokens), dtype=np.int64)
-    samples: dict[int, str] = {}
-    if len(docs) == 0:
-        return removed, samples
-    for batch in iter_batches(sources, (), opts.batch_rows):
-        lo, hi = batch.first_doc, batch.first_doc + len(batch)
-        mine = docs[(docs >= lo) & (docs < hi)]
-        if len(mine) == 0:
-            continue
-        texts = batch.text.take(mine - lo).to_pylist()
-        stripped, lines = strip_lines(texts, boiler.hashes)
+    for lo in range(0, len(docs), opts.batch_rows):  # a batch of texts in memory at a time
+        some = docs[lo:lo + opts.batch_rows]
+        stripped, _ = strip_lines(read_rows(sources, some), boiler.hashes)
         _, lengths = encode_batch(enc, stripped, opts.threads)
-        removed[mine] = tokens[mine] - lengths  # tokens: without EOT
-        for h, line in lines:
-            samples.setdefault(h, line)
-    return removed, samples
+        removed[some] = tokens[some] - lengths  # tokens: without EOT
+    return removed
+
+
+def _samples(sources: list[Source], hashes: np.ndarray, line_hash, line_doc, kept) -> dict[int, str]:
+    """One raw text for each of ``hashes``, read from the first kept document holding it."""
+    docs = first_holders(line_hash, line_doc, hashes, kept)
+    return sample_lines(read_rows(sources, docs), hashes)
 
 
 def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool | None) -> dict:
@@ -343,7 +360,7 @@ def _dedup_section(tokens: np.ndarray, d: Decisions, lsh: LSHParams) -> dict:
 
 
 def _boilerplate_section(boiler: Boilerplate, removed: np.ndarray, docs: np.ndarray, samples: dict, opts) -> dict:
-    order = np.lexsort((boiler.hashes, -boiler.doc_counts))[: opts.top_lines]
+    order = boiler.top(opts.top_lines)
     return {
         "boilerplate_min_docs": opts.boilerplate_min_docs,
         "boilerplate_lines": int(len(boiler)),

@@ -84,6 +84,9 @@ def sequence_hashes(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) ->
 _SHORT = 16  # words up to this many bytes are hashed from their bytes read as two integers
 _K0 = np.uint64(0x9E3779B97F4A7C15)
 _K1 = np.uint64(0xC2B2AE3D27D4EB4F)
+# For a word of n <= 16 bytes: which bits of c0 and of c1 hold its bytes (looked up, not computed per word).
+_LOW_MASK = np.array([(1 << (8 * min(n, 8))) - 1 for n in range(_SHORT + 1)], dtype=np.uint64)
+_HIGH_MASK = np.array([(1 << (8 * max(n - 8, 0))) - 1 for n in range(_SHORT + 1)], dtype=np.uint64)
 
 
 def word_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -99,12 +102,9 @@ def word_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nd
     padded[: len(data)] = data
     rows = np.lib.stride_tricks.as_strided(padded, shape=(len(data), _SHORT), strides=(1, 1))[starts]
     chunks = np.ascontiguousarray(rows).view("<u8").reshape(-1, 2)
-    bits = np.minimum(lengths, _SHORT).astype(np.uint64) * np.uint64(8)
-    ones = np.uint64(0xFFFFFFFFFFFFFFFF)
-    low = np.where(bits >= 64, ones, (np.uint64(1) << np.minimum(bits, np.uint64(63))) - np.uint64(1))
-    high_bits = np.where(bits > 64, bits - np.uint64(64), np.uint64(0))
-    high = np.where(high_bits >= 64, ones, (np.uint64(1) << np.minimum(high_bits, np.uint64(63))) - np.uint64(1))
-    out = fmix64((chunks[:, 0] & low) * _K0 + (chunks[:, 1] & high) * _K1 + lengths.astype(np.uint64))
+    short = np.minimum(lengths, _SHORT)
+    out = fmix64((chunks[:, 0] & _LOW_MASK[short]) * _K0 + (chunks[:, 1] & _HIGH_MASK[short]) * _K1
+                 + lengths.astype(np.uint64))
 
     long = np.flatnonzero(lengths > _SHORT)
     if len(long):

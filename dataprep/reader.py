@@ -493,6 +493,36 @@ def _size_text(n: int) -> str:
     return ""
 
 
+def read_rows(sources: list[Source], docs: np.ndarray) -> list[str]:
+    """The texts of a few documents (global numbers, sorted), reading only the row groups that hold them."""
+    out: list[str] = []
+    first_doc = 0
+    for src in sources:
+        rows = docs[(docs >= first_doc) & (docs < first_doc + src.rows)] - first_doc
+        first_doc += src.rows
+        if not len(rows):
+            continue
+        try:
+            check_unchanged(src)
+            pf = pq.ParquetFile(_open(src.path), page_checksum_verification=True)
+            check_unchanged(src, pf)
+            ends = np.cumsum([pf.metadata.row_group(g).num_rows for g in range(pf.num_row_groups)])
+            groups = np.searchsorted(ends, rows, side="right")
+            for g in np.unique(groups).tolist():
+                start = int(ends[g - 1]) if g else 0
+                table = pf.read_row_group(g, columns=[src.text_column], use_threads=False)
+                text = _as_text(table.column(src.text_column), src, start)
+                out.extend(text.take(pa.array(rows[groups == g] - start)).to_pylist())
+            check_unchanged(src)
+        except DataprepError:
+            raise
+        except (pa.ArrowException, OSError, EOFError) as exc:
+            if _changed(src):
+                raise _changed_error(src) from None
+            raise DataprepError(f"{src.path}: corrupt or truncated parquet ({_first_line(exc)})") from None
+    return out
+
+
 def _column(arr: pa.Array, name: str, src: Source, first_row: int) -> np.ndarray | list:
     """A numeric column as float64 (NaN for null) or int64 (-1 for null); ``id`` as a list of str or None."""
     if isinstance(arr, pa.ChunkedArray):

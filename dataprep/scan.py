@@ -28,13 +28,14 @@ class BatchScan:
     has_shingles: np.ndarray  # bool: at least one word after normalisation
     line_hash: np.ndarray  # uint64, one per distinct line per document
     line_doc: np.ndarray  # int64 global document of each line
+    line_slot: np.ndarray  # int64 per raw line of the batch: its (line_hash, line_doc) pair, -1 without words
 
 
 def scan_batch(batch: Batch, minhasher: MinHasher) -> BatchScan:
     nb = normalize_batch(batch.text)
     hashes = hash_batch(nb)
     sig = minhasher.signatures(hashes)
-    line_hash, line_doc = line_occurrences(nb, hashes, batch.first_doc)
+    line_hash, line_doc, line_slot = line_occurrences(nb, hashes, batch.first_doc)
     return BatchScan(
         first_doc=batch.first_doc,
         text_bytes=pc.binary_length(batch.text).to_numpy().astype(np.int64),
@@ -43,4 +44,5 @@ def scan_batch(batch: Batch, minhasher: MinHasher) -> BatchScan:
         has_shingles=np.diff(hashes.doc_words) > 0,
         line_hash=line_hash,
         line_doc=line_doc,
+        line_slot=line_slot,
     )

@@ -93,6 +93,14 @@ def _tiktoken_encoding(name: str) -> tiktoken.Encoding:
         raise DataprepError(f"cannot load tokenizer {name!r}: {exc}") from None
 
 
+@lru_cache(maxsize=None)
+def token_byte_lengths(enc) -> np.ndarray:
+    """Bytes each token id spells (int64, indexed by id), for finding where tokens start without decoding."""
+    n = enc.max_token_value + 1
+    one = getattr(enc, "decode_single_token_bytes", None) or (lambda i: enc.decode_bytes([i]))  # riptoken: no single form
+    return np.fromiter((len(one(i)) for i in range(n)), dtype=np.int64, count=n)
+
+
 def bin_dtype(n_vocab: int) -> np.dtype:
     """uint16 holds every GPT-2 id (< 50,257); larger vocabularies need uint32."""
     return np.dtype(np.uint16) if n_vocab <= 1 << 16 else np.dtype(np.uint32)

@@ -17,7 +17,7 @@ from dataprep.build import BuildOptions, build
 from dataprep.errors import DataprepError
 from dataprep.normalize import normalize_text
 from dataprep.synth import SynthConfig, generate
-from dataprep.tokenizer import get_encoding
+from dataprep.tokenizer import encode_batch, get_encoding
 from dataprep.storage import Store
 from dataprep.workdir import OutputDir
 
@@ -263,3 +263,43 @@ def test_riptoken_backend_builds_the_same_bytes(shards, built, tmp_path):
     build([str(src)], tmp_path / "rip", opts, workers=2, progress=False)
     for name in OUTPUTS:
         assert (tmp_path / "rip" / name).read_bytes() == (out / name).read_bytes(), name
+
+
+def test_strip_boilerplate_writes_exactly_the_stripped_text_tokenizing_only_what_changes(shards, tmp_path, monkeypatch):
+    import dataprep.build
+
+    src, truth, texts = shards
+    tokenized = []
+
+    def counting(enc, batch, threads=2):
+        tokenized.extend(batch)
+        return encode_batch(enc, batch, threads)
+
+    monkeypatch.setattr(dataprep.build, "encode_batch", counting)
+    out = tmp_path / "bp"
+    meta = build([str(src)], out, BuildOptions(min_score=None, strip_boilerplate=True, val_fraction=0.05), workers=1,
+                 progress=False)
+    manifest = read_manifest(out / "manifest.parquet")
+    kept = np.flatnonzero(manifest["kept"].astype(bool))
+    # The boilerplate lines, found independently: normalised lines held by >= 3 kept documents.
+    norm = {i: [normalize_text(line) for line in texts[i].split("\n")] for i in kept}
+    holders = defaultdict(set)
+    for i, lines in norm.items():
+        for line in lines:
+            if line:
+                holders[line].add(i)
+    boiler = {line for line, docs in holders.items() if len(docs) >= 3}
+    stripped = {}
+    for i, lines in norm.items():
+        raw = texts[i].split("\n")
+        if any(n in boiler for n in lines):
+            stripped[i] = "\n".join(r for r, n in zip(raw, lines) if n not in boiler)
+    assert meta["boilerplate"] == {"lines": len(boiler), "docs": len(stripped)}
+    # Every document once (the scan), then only the documents that lose a line, once more.
+    assert len(tokenized) == len(texts) + len(stripped)
+    assert sorted(tokenized[len(texts):]) == sorted(stripped.values())
+    enc = get_encoding()
+    for split in ("train", "val"):
+        rows = np.flatnonzero(manifest["split"] == split)
+        want = [t for i in rows for t in enc.encode_ordinary(stripped.get(i, texts[i])) + [50256]]
+        assert np.fromfile(out / f"{split}.bin", dtype=np.uint16).tolist() == want

@@ -30,3 +30,13 @@ def test_ngrams_stay_inside_documents_and_repeats_count_once():
     assert d.distinct() == pytest.approx(2, abs=0.01)
     assert d.fraction() == pytest.approx(0.5, abs=0.01)
     assert NgramDiversity().fraction() is None
+
+
+def test_large_counts_equal_datasketch_without_importing_it():
+    # Above 5 registers' worth every register is set and HLL++ is its raw estimate, computed locally.
+    rng = np.random.default_rng(1)
+    d = NgramDiversity(p=14)
+    d.add_hashes(rng.integers(0, 2**64, 400_000, dtype=np.uint64))
+    assert np.count_nonzero(d.registers) == len(d.registers)
+    assert d.distinct() == HyperLogLogPlusPlus(reg=d.registers.copy()).count()
+    assert d.distinct() == pytest.approx(400_000, rel=0.03)
