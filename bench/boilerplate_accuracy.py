@@ -5,7 +5,7 @@
 estimate counts the tokens that start inside each boilerplate line (boilerplate.py). The exact
 figure is what ``build --strip-boilerplate`` writes: every kept document holding a boilerplate
 line, stripped of those lines and tokenized again, ``tokens(doc) - tokens(stripped)``; this
-script computes it with that code (``strip_lines``, ``encode_batch``) and compares, in total and
+script computes it with that code (``estimate._stripped_tokens``) and compares, in total and
 per document. It also times the exact pass: what estimate no longer spends.
 """
 
@@ -21,22 +21,12 @@ import corpora
 
 
 def exact_removed(m, opts) -> tuple[np.ndarray, float]:
-    """Tokens stripping removes from each document (int64), by stripping and tokenizing again; and its seconds."""
-    from dataprep.boilerplate import strip_lines
-    from dataprep.reader import iter_batches
-    from dataprep.tokenizer import encode_batch
+    """Tokens stripping removes from each document (int64), by stripping and tokenizing again (what
+    estimate --strip-boilerplate and build --strip-boilerplate do); and its seconds."""
+    from dataprep.estimate import _stripped_tokens
 
     t0 = time.perf_counter()
-    tokens = m.corpus.tokens - 1  # without the EOT
-    removed = np.zeros(len(tokens), dtype=np.int64)
-    docs = m.boilerplate_docs
-    for batch in iter_batches(m.corpus.sources, (), opts.batch_rows):
-        mine = docs[(docs >= batch.first_doc) & (docs < batch.first_doc + len(batch))]
-        if not len(mine):
-            continue
-        stripped, _ = strip_lines(batch.text.take(mine - batch.first_doc).to_pylist(), m.boilerplate.hashes)
-        _, lengths = encode_batch(m.tokenizer, stripped, opts.threads)
-        removed[mine] = tokens[mine] - lengths
+    removed = _stripped_tokens(m.sources, m.docs.tokens, m.boilerplate_docs, m.boilerplate, m.tokenizer, opts)
     return removed, time.perf_counter() - t0
 
 
@@ -57,19 +47,20 @@ def main() -> None:
     diff = counted - exact
     docs = m.boilerplate_docs
     total, want = int(counted.sum()), int(exact.sum())
-    print(f"\ncorpus: {corpora.describe(args)}: {len(m.corpus.tokens):,} documents, "
-          f"{int(m.corpus.tokens.sum()):,} tokens; {len(m.boilerplate):,} boilerplate lines in "
+    all_tokens = int(m.docs.tokens.sum()) + len(m.docs)  # with one EOT per document
+    print(f"\ncorpus: {corpora.describe(args)}: {len(m.docs):,} documents, "
+          f"{all_tokens:,} tokens; {len(m.boilerplate):,} boilerplate lines in "
           f"{len(docs):,} kept documents\n")
     print("| boilerplate tokens | counted (estimate) | exact (strip + tokenize) | difference |")
     print("|---|---:|---:|---:|")
     print(f"| corpus total | {total:,} | {want:,} | {total - want:+,} ({(total - want) / max(want, 1):+.3%}) |")
-    print(f"| share of all tokens | {total / m.corpus.tokens.sum():.2%} | {want / m.corpus.tokens.sum():.2%} | |")
+    print(f"| share of all tokens | {total / all_tokens:.2%} | {want / all_tokens:.2%} | |")
     d = diff[docs]
     print(f"\nper stripped document: {np.mean(d == 0):.1%} exact, {np.mean(np.abs(d) == 1):.1%} off by one, "
           f"{np.mean(np.abs(d) > 1):.1%} off by more (largest {int(np.abs(d).max()) if len(d) else 0}); "
           f"mean {d.mean() if len(d) else 0:+.3f} tokens")
     print(f"estimate's measure: {seconds:.1f} s; the exact pass it no longer makes: {exact_seconds:.1f} s "
-          f"({len(docs) / len(m.corpus.tokens):.0%} of the documents tokenized again)")
+          f"({len(docs) / len(m.docs):.0%} of the documents tokenized again)")
 
 
 if __name__ == "__main__":

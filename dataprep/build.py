@@ -11,7 +11,8 @@ Stages, each finished stage kept in ``OUT/.work`` so a killed run resumes:
    keep rule.
 3. write: gather the kept documents' tokens from the scan results (re-tokenizing
    only documents whose boilerplate lines are stripped) into ``train.bin`` and
-   ``val.bin``, then ``manifest.parquet``, ``report.md`` and ``meta.json`` last.
+   ``val.bin``, then ``manifest.parquet``, ``meta.json`` (the mark of a finished
+   build) and ``report.md``, which a rerun rewrites from meta.json if it is missing.
 
 ``OUT`` may be a local path or a URL (``s3://...``); every file goes through a
 ``Store``, so workers on several machines can share it.
@@ -468,7 +469,10 @@ def build(
     with OutputDir(store, PRODUCED) as od:
         if od.prepare(print_, overwrite):
             stats["up_to_date"] = True
-            return store.read_json("meta.json")
+            meta = store.read_json("meta.json")
+            if not store.exists("report.md"):  # killed between meta.json and report.md
+                od.outputs.write_bytes("report.md", _report_md(meta).encode())
+            return meta
         runner = make_engine(engine, workers, ray_address)
         try:
             meta = _run(od.outputs, od.work, sources, identities, len(paths), opts, enc, runner, progress, stats,
@@ -575,6 +579,6 @@ def _run(store: Store, work: Store, sources, identities, n_train, opts, enc, eng
         "boilerplate": boiler,
         "waterfall": waterfall(corpus.docs, decisions, written.tokens),
     }
-    store.write_bytes("report.md", _report_md(meta).encode())
-    store.write_json("meta.json", meta)
+    store.write_json("meta.json", meta)  # the mark of a finished build: nothing before it looks complete
+    store.write_bytes("report.md", _report_md(meta).encode())  # from meta.json alone, so a rerun can redo it
     return meta

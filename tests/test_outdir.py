@@ -267,3 +267,16 @@ def test_a_hub_build_without_a_size_is_refused_before_any_download(capsys, tmp_p
                         "would be downloaded")
         assert ("someone/corpus/data" if extra else "HuggingFaceFW/fineweb-edu/sample/100BT") in line
     assert not out.exists()
+
+
+def test_a_build_killed_after_meta_json_is_finished_by_its_rerun(capsys, corpus, reference):
+    # meta.json marks a finished build; a kill after it (before report.md and the work files' removal)
+    # must not leave a build that is reported up to date with its report missing or .work kept.
+    out = corpus / "killed-after-meta"
+    shutil.copytree(reference, out)
+    (out / "report.md").unlink()
+    (out / ".work" / "scan").mkdir(parents=True)
+    code, stdout, _ = cli(capsys, "--input", corpus / "in", "--out", out)
+    assert code == 0 and "up to date" in stdout
+    assert contents(out) == contents(reference)
+    assert not (out / ".work").exists()
