@@ -54,7 +54,7 @@ _enc = None
 def _llmc_tokenize(text: str) -> np.ndarray:
     global _enc
     if _enc is None:
-        from dataprep.tokenizer import get_encoding
+        from dataprep.text.tokenizer import get_encoding
 
         _enc = get_encoding()
     tokens = [EOT]
@@ -63,7 +63,7 @@ def _llmc_tokenize(text: str) -> np.ndarray:
 
 
 def run_llmc(files: list[str], out: Path, workers: int) -> dict:
-    from dataprep.binfile import llmc_header
+    from dataprep.io.binfile import llmc_header
 
     shard_size = 10**8
     buf = np.empty(shard_size, dtype=np.uint16)
@@ -96,7 +96,7 @@ def run_llmc(files: list[str], out: Path, workers: int) -> dict:
 def run_nanogpt(files: list[str], out: Path, workers: int) -> dict:
     from datasets import disable_progress_bars, load_dataset
 
-    from dataprep.tokenizer import get_encoding
+    from dataprep.text.tokenizer import get_encoding
 
     disable_progress_bars()
     enc = get_encoding()
@@ -129,7 +129,7 @@ def run_nanogpt(files: list[str], out: Path, workers: int) -> dict:
 
 
 def run_dataprep(files: list[str], out: Path, workers: int, backend: str = "tiktoken", engine: str = "local") -> dict:
-    from dataprep.build import BuildOptions, build
+    from dataprep.pipeline.build import BuildOptions, build
 
     stats: dict = {}
     opts = BuildOptions(min_score=None, tokenizer_backend=backend)
@@ -204,7 +204,7 @@ def main() -> None:
         variant, _, ref = args.child.partition("@")
         if ref:
             corpora.use_source_at(ref)
-        from dataprep.memory import keep_freed_memory
+        from dataprep.io.memory import keep_freed_memory
 
         keep_freed_memory()
         t0 = time.perf_counter()

@@ -41,7 +41,7 @@ def read_texts(files: list[str]) -> list[str]:
 
 
 def run_tiktoken(files: list[str]) -> dict:
-    from dataprep.tokenizer import encode_batch, get_encoding
+    from dataprep.text.tokenizer import encode_batch, get_encoding
 
     enc = get_encoding()
     texts = read_texts(files)
@@ -54,7 +54,7 @@ _DIGIT = re.compile(r"\d")
 
 
 def run_tiktoken_lists(files: list[str]) -> dict:
-    from dataprep.tokenizer import get_encoding
+    from dataprep.text.tokenizer import get_encoding
 
     enc = get_encoding()
     ids = enc.encode_ordinary_batch(read_texts(files), num_threads=os.cpu_count() or 1)
@@ -66,7 +66,7 @@ def run_datasketch(files: list[str]) -> dict:
 
     from datasketch import MinHash, MinHashLSH
 
-    from dataprep.tokenizer import encode_batch, get_encoding
+    from dataprep.text.tokenizer import encode_batch, get_encoding
 
     enc = get_encoding()
     texts = read_texts(files)
@@ -100,7 +100,7 @@ def run_datasketch(files: list[str]) -> dict:
 
 
 def run_estimate(files: list[str], fast: bool = False, backend: str = "tiktoken") -> dict:
-    from dataprep.estimate import EstimateOptions, estimate
+    from dataprep.pipeline.estimate import EstimateOptions, estimate
 
     opts = EstimateOptions(fast=fast, threads=os.cpu_count() or 1, tokenizer_backend=backend)
     r = estimate(files, opts, progress=False)
@@ -129,7 +129,7 @@ def child(variant: str, files: list[str]) -> None:
     if "@" in variant:
         variant, ref = variant.split("@")
         corpora.use_source_at(ref)
-    from dataprep.memory import keep_freed_memory
+    from dataprep.io.memory import keep_freed_memory
 
     keep_freed_memory()
     t0 = time.perf_counter()

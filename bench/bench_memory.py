@@ -62,8 +62,8 @@ def main() -> None:
         print(f"wrote {path} in {time.time() - t0:.0f}s", file=sys.stderr)
     code = (
         "import json, sys, time; from pathlib import Path\n"
-        "from dataprep.memory import keep_freed_memory; keep_freed_memory()\n"
-        "from dataprep.estimate import EstimateOptions, estimate\n"
+        "from dataprep.io.memory import keep_freed_memory; keep_freed_memory()\n"
+        "from dataprep.pipeline.estimate import EstimateOptions, estimate\n"
         "t0 = time.perf_counter(); r = estimate([sys.argv[1]], EstimateOptions(), progress=False)\n"
         "hwm = [l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('VmHWM')][0]\n"
         "print(json.dumps({'seconds': time.perf_counter() - t0, 'peak_rss_mb': int(hwm.split()[1]) / 1024,"

@@ -40,7 +40,7 @@ def synthetic_bands(n: int, seed: int = 0) -> np.ndarray:
 
 def make(n: int, shards: int, work_dir: str) -> None:
     """Write the synthetic scan results (its own process, so its memory is not counted)."""
-    from dataprep.storage import Store
+    from dataprep.io.storage import Store
 
     work = Store(work_dir)
     bands = synthetic_bands(n)
@@ -52,10 +52,10 @@ def make(n: int, shards: int, work_dir: str) -> None:
 
 def measure(n: int, shards: int, work_dir: str) -> dict:
     """The build's band tasks and component step on the files ``make`` wrote."""
-    from dataprep.bands import band_edges, band_jobs, components
-    from dataprep.engine import LocalEngine
-    from dataprep.memory import keep_freed_memory
-    from dataprep.storage import Store
+    from dataprep.pipeline.bands import band_edges, band_jobs, components
+    from dataprep.pipeline.engine import LocalEngine
+    from dataprep.io.memory import keep_freed_memory
+    from dataprep.io.storage import Store
 
     keep_freed_memory()
     work = Store(work_dir)

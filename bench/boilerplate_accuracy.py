@@ -23,7 +23,7 @@ import corpora
 def exact_removed(m, opts) -> tuple[np.ndarray, float]:
     """Tokens stripping removes from each document (int64), by stripping and tokenizing again (what
     estimate --strip-boilerplate and build --strip-boilerplate do); and its seconds."""
-    from dataprep.estimate import _stripped_tokens
+    from dataprep.pipeline.estimate import _stripped_tokens
 
     t0 = time.perf_counter()
     removed = _stripped_tokens(m.sources, m.docs.tokens, m.boilerplate_docs, m.boilerplate, m.tokenizer, opts)
@@ -34,8 +34,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     corpora.add_arguments(ap, shards=1)
     args = ap.parse_args()
-    from dataprep.estimate import EstimateOptions, measure
-    from dataprep.reader import open_sources
+    from dataprep.pipeline.estimate import EstimateOptions, measure
+    from dataprep.io.reader import open_sources
 
     files = corpora.files(args)
     opts = EstimateOptions(threads=os.cpu_count() or 1)

@@ -15,15 +15,15 @@ import subprocess
 import sys
 
 PROBES = {
-    "import dataprep.estimate": "import dataprep.estimate",
-    "import dataprep.build": "import dataprep.build",
-    "import tiktoken + numpy (the floor's imports)": "import dataprep.tokenizer",
-    "GPT-2 encoding (bundled ranks, checked)": "from dataprep.tokenizer import get_encoding as g; T(); g()",
+    "import dataprep.pipeline.estimate": "import dataprep.pipeline.estimate",
+    "import dataprep.pipeline.build": "import dataprep.pipeline.build",
+    "import tiktoken + numpy (the floor's imports)": "import dataprep.text.tokenizer",
+    "GPT-2 encoding (bundled ranks, checked)": "from dataprep.text.tokenizer import get_encoding as g; T(); g()",
     "token byte lengths (estimate's line counts)":
-        "from dataprep.tokenizer import get_encoding as g, token_byte_lengths as b; e = g(); T(); b(e)",
-    "accent table (first non-ASCII line)": "from dataprep.normalize import accent_map as a; T(); a()",
+        "from dataprep.text.tokenizer import get_encoding as g, token_byte_lengths as b; e = g(); T(); b(e)",
+    "accent table (first non-ASCII line)": "from dataprep.text.normalize import accent_map as a; T(); a()",
     "2 spawned build workers, ready (import + encoding)":
-        "from dataprep.engine import LocalEngine; from fixed_costs import ready; T(); "
+        "from dataprep.pipeline.engine import LocalEngine; from fixed_costs import ready; T(); "
         "list(LocalEngine(2).map(ready, [0, 1]))",
     "2 forked workers (the llm.c approach's pool)":
         "import multiprocessing as mp; T(); p = mp.get_context('fork').Pool(2); p.map(abs, [0, 1]); p.close()",
@@ -32,8 +32,8 @@ PROBES = {
 
 def ready(_: int) -> int:
     """What a build worker does before its first shard: import the build, load the tokenizer."""
-    import dataprep.build  # noqa: F401  (scan_shard's module)
-    from dataprep.tokenizer import get_encoding
+    import dataprep.pipeline.build  # noqa: F401  (scan_shard's module)
+    from dataprep.text.tokenizer import get_encoding
 
     get_encoding()
     return 0

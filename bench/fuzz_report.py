@@ -45,9 +45,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import dataprep.reader
+import dataprep.io.reader
 from dataprep.synth import SynthConfig, generate
-from dataprep.tokenizer import get_encoding
+from dataprep.text.tokenizer import get_encoding
 from dataprep_cli.main import main
 
 # tests/reference.py states the normalisation rule one character at a time; class 9 checks against it.
@@ -706,7 +706,7 @@ def duplicate_ids(c: Ctx) -> Case:
 
 
 class Tripwire:
-    """Stands in for pyarrow.parquet inside dataprep.reader, to change the file at one chosen moment.
+    """Stands in for pyarrow.parquet inside dataprep.io.reader, to change the file at one chosen moment.
 
     The reader opens a file once for its footer (open 1), then once per pass over the rows (open 2,
     and 3 for estimate's boilerplate pass). The change fires just before open ``opening``, or
@@ -743,12 +743,12 @@ class Tripwire:
 
 @contextmanager
 def tripwire_installed(wire: Tripwire) -> Iterator[None]:
-    saved = dataprep.reader.pq
-    dataprep.reader.pq = wire
+    saved = dataprep.io.reader.pq
+    dataprep.io.reader.pq = wire
     try:
         yield
     finally:
-        dataprep.reader.pq = saved
+        dataprep.io.reader.pq = saved
 
 
 def changing_file(c: Ctx) -> Case:

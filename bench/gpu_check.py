@@ -156,7 +156,7 @@ def peak_of(device: str) -> float | None:
         return None
     import torch
 
-    from dataprep.system import peak_flops
+    from dataprep.training.system import peak_flops
 
     return peak_flops(torch.device(device))
 

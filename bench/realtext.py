@@ -379,7 +379,7 @@ def _unit(keys: list[str], salt: str) -> np.ndarray:
 
 
 def write_corpus(out: Path, texts: list[str], urls: list[str], shards: int, row_group: int) -> list[Path]:
-    from dataprep.tokenizer import encode_batch, get_encoding
+    from dataprep.text.tokenizer import encode_batch, get_encoding
 
     enc = get_encoding()
     out.mkdir(parents=True, exist_ok=True)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dataprep.train import TrainConfig
+from dataprep.training.train import TrainConfig
 
-RUN = "import json, sys\nfrom dataprep.train import TrainConfig, train\ntrain(TrainConfig(**json.loads(sys.argv[1])))\n"
+RUN = "import json, sys\nfrom dataprep.training.train import TrainConfig, train\ntrain(TrainConfig(**json.loads(sys.argv[1])))\n"
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dataprep.train import WindowLoader, check_vocab
+from dataprep.training.train import WindowLoader, check_vocab
 
 
 def per_window_loop(loader: WindowLoader, rows: int) -> np.ndarray:

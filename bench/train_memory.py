@@ -13,7 +13,7 @@ Not a measurement. Per GPU, with bf16 autocast, flash attention (PyTorch's SDPA)
 
 from __future__ import annotations
 
-from dataprep.model import GPT, preset_config
+from dataprep.training.model import GPT, preset_config
 
 GIB = 1024**3
 

@@ -1,4 +1,4 @@
-"""``dataprep build``: arguments -> BuildOptions -> dataprep.build.build."""
+"""``dataprep build``: arguments -> BuildOptions -> dataprep.pipeline.build.build."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def _inputs(args) -> list[str]:
             f"a build from the hub needs a size, {SIZE_OPTIONS}: without one all of {dataset}"
             f"{'/' + subset if subset else ''} would be downloaded"
         )
-    from dataprep.hub import fetch_shards
+    from dataprep.io.hub import fetch_shards
 
     paths = fetch_shards(
         dataset=args.dataset or DEFAULT_DATASET,
@@ -68,7 +68,7 @@ def _inputs(args) -> list[str]:
 
 
 def run_build(args) -> int:
-    from dataprep.build import BuildOptions, build
+    from dataprep.pipeline.build import BuildOptions, build
 
     if args.shards is not None and args.shards < 1:
         raise DataprepError("--shards must be at least 1")
@@ -89,7 +89,7 @@ def run_build(args) -> int:
     if args.json:
         print(json.dumps(meta, indent=2))
     else:
-        from dataprep.storage import Store
+        from dataprep.io.storage import Store
 
         if stats.get("up_to_date"):
             print(printable(f"{args.out} is up to date: it already holds this build (same inputs and options); "

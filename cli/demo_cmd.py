@@ -23,7 +23,7 @@ def add_demo(sub) -> None:
 
 
 def run_demo_cmd(args) -> int:
-    from dataprep.compare import format_table
+    from dataprep.training.compare import format_table
     from dataprep.demo import DemoConfig, demo_summary, run_demo
 
     if args.iters < 25 or args.shards < 2:

@@ -1,4 +1,4 @@
-"""``dataprep estimate``: arguments -> EstimateOptions (and a training plan) -> dataprep.estimate."""
+"""``dataprep estimate``: arguments -> EstimateOptions (and a training plan) -> dataprep.pipeline.estimate."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def add_estimate(sub) -> None:
 
 
 def plan_from_args(args):
-    from dataprep.plan import Plan, parse_count
+    from dataprep.pipeline.plan import Plan, parse_count
 
     run_given = args.batch_size is not None or args.iters is not None
     if args.params is None:
@@ -57,7 +57,7 @@ def plan_from_args(args):
 
 
 def run_estimate(args) -> int:
-    from dataprep.estimate import EstimateOptions, estimate
+    from dataprep.pipeline.estimate import EstimateOptions, estimate
 
     from dataprep_cli.report import render_estimate
 

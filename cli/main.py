@@ -12,7 +12,7 @@ import traceback
 try:  # importing the library takes most of a second: a Ctrl-C in it ends quietly too
     from dataprep.version import __version__
     from dataprep.errors import DataprepError, printable
-    from dataprep.memory import keep_freed_memory
+    from dataprep.io.memory import keep_freed_memory
     from dataprep_cli.build_cmd import add_build
     from dataprep_cli.demo_cmd import add_demo
     from dataprep_cli.estimate_cmd import add_estimate

@@ -6,8 +6,8 @@ option not given is not passed on, so the library's default applies. Checks are 
 
 from __future__ import annotations
 
-from dataprep.decide import Rules
-from dataprep.minhash import LSHParams
+from dataprep.dedup.decide import Rules
+from dataprep.dedup.minhash import LSHParams
 
 RULES = Rules()
 LSH = LSHParams()

@@ -1,7 +1,7 @@
 """``dataprep train`` and ``dataprep compare``: argument parsing only.
 
 torch is imported inside the run functions, so the other commands work where it is not installed.
-Options left unset stay None here and take TrainConfig's defaults, which are stated once, in dataprep/train.py.
+Options left unset stay None here and take TrainConfig's defaults, which are stated once, in dataprep/training/train.py.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def _require_torch() -> None:
 def train_config_from_args(args):
     from dataclasses import fields
 
-    from dataprep.plan import parse_count
-    from dataprep.train import TrainConfig
+    from dataprep.pipeline.plan import parse_count
+    from dataprep.training.train import TrainConfig
 
     given = {_RENAMED.get(k, k): v for k, v in vars(args).items() if v is not None}
     if "max_tokens" in given:
@@ -87,7 +87,7 @@ def train_config_from_args(args):
 
 def run_train(args) -> int:
     _require_torch()
-    from dataprep.train import train
+    from dataprep.training.train import train
 
     out_dir = train(train_config_from_args(args))
     if not args.quiet and os.environ.get("RANK", "0") == "0":  # under torchrun, one line, not one per GPU
@@ -111,7 +111,7 @@ def add_compare(sub) -> None:
 
 
 def run_compare(args) -> int:
-    from dataprep.compare import compare, format_table
+    from dataprep.training.compare import compare, format_table
 
     rows = compare(args.runs, args.out, allow_different_val=args.allow_different_val)
     if args.json:

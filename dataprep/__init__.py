@@ -1,6 +1,6 @@
 """dataprep: measure the effective unique tokens of a pretraining corpus, and build deduplicated token bins.
 
-The public names load on first use (PEP 562), so ``import dataprep.train`` on a torchrun rank does not
+The public names load on first use (PEP 562), so ``import dataprep.training.train`` on a torchrun rank does not
 pay for polars, pyarrow, datasketch and tiktoken, which only the data path needs.
 """
 
@@ -10,11 +10,11 @@ from dataprep.version import __version__
 
 _PUBLIC = {
     "DataprepError": "dataprep.errors",
-    "EstimateOptions": "dataprep.estimate",
-    "estimate": "dataprep.estimate",
-    "LSHParams": "dataprep.minhash",
-    "Plan": "dataprep.plan",
-    "get_encoding": "dataprep.tokenizer",
+    "EstimateOptions": "dataprep.pipeline.estimate",
+    "estimate": "dataprep.pipeline.estimate",
+    "LSHParams": "dataprep.dedup.minhash",
+    "Plan": "dataprep.pipeline.plan",
+    "get_encoding": "dataprep.text.tokenizer",
 }
 
 __all__ = [*_PUBLIC, "__version__"]

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dataprep.atomic import write_json
-from dataprep.build import BuildOptions, build
-from dataprep.engine import children_ignore_ctrl_c
+from dataprep.io.atomic import write_json
+from dataprep.pipeline.build import BuildOptions, build
+from dataprep.pipeline.engine import children_ignore_ctrl_c
 from dataprep.errors import DataprepError
-from dataprep.estimate import EstimateOptions, estimate
+from dataprep.pipeline.estimate import EstimateOptions, estimate
 from dataprep.world import World
 
 
@@ -41,7 +41,7 @@ class DemoConfig:
 def _train_on_one_core(cfg) -> None:
     import torch
 
-    from dataprep.train import train
+    from dataprep.training.train import train
 
     torch.set_num_threads(1)  # two runs share the machine side by side
     train(cfg)
@@ -67,8 +67,8 @@ def _train_both(configs: list) -> None:
 
 
 def run_demo(cfg: DemoConfig, say=print) -> list[dict]:
-    from dataprep.compare import compare
-    from dataprep.train import TrainConfig
+    from dataprep.training.compare import compare
+    from dataprep.training.train import TrainConfig
 
     out = Path(cfg.out)
     data = out / "data"

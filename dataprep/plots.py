@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dataprep.atomic import atomic_path
+from dataprep.io.atomic import atomic_path
 from dataprep.errors import DataprepError
 
 FORMATS = (".png", ".svg", ".pdf")
@@ -34,7 +34,7 @@ def plot_estimate(report: dict, path: str | Path) -> None:
     """Token waterfall (left) and edu-score histogram (right) of an estimate report."""
     from matplotlib.figure import Figure
 
-    from dataprep.decide import tokens_left  # here: the trainer imports this module and needs no dedup code
+    from dataprep.dedup.decide import tokens_left  # here: the trainer imports this module and needs no dedup code
 
     path = check_figure_path(path, "--plot")
     fig = Figure(figsize=(12, 4.5))

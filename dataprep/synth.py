@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dataprep.tokenizer import get_encoding
+from dataprep.text.tokenizer import get_encoding
 
 COMMON_WORDS = (
     "the of and to in a is that for it as was with be by on not he this are or his from at which but have an "

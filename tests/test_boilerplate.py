@@ -7,8 +7,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import dataprep.estimate
-from dataprep.boilerplate import (
+import dataprep.pipeline.estimate
+from dataprep.dedup.boilerplate import (
     line_occurrences,
     line_tokens,
     occurrence_tokens,
@@ -16,11 +16,11 @@ from dataprep.boilerplate import (
     removed_tokens,
     strip_lines,
 )
-from dataprep.estimate import EstimateOptions, estimate
-from dataprep.hashing import hash_batch
-from dataprep.normalize import normalize_batch
+from dataprep.pipeline.estimate import EstimateOptions, estimate
+from dataprep.text.hashing import hash_batch
+from dataprep.text.normalize import normalize_batch
 from dataprep.synth import SynthConfig, generate
-from dataprep.tokenizer import encode_batch, get_encoding, token_byte_lengths
+from dataprep.text.tokenizer import encode_batch, get_encoding, token_byte_lengths
 
 
 def counted(texts: list[str], drop: list[str]) -> np.ndarray:
@@ -131,7 +131,7 @@ def test_estimate_tokenizes_each_document_once(edu_shard, monkeypatch):
         seen.append(len(texts))
         return encode_batch(enc, texts, threads)
 
-    monkeypatch.setattr(dataprep.estimate, "encode_batch", counting)
+    monkeypatch.setattr(dataprep.pipeline.estimate, "encode_batch", counting)
     r = estimate([str(path)], EstimateOptions(), progress=False)
     assert r["boilerplate_docs"] > 0 and r["boilerplate_tokens"] > 0
     assert sum(seen) == r["docs"]

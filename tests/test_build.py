@@ -12,14 +12,14 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from dataprep.binfile import LLMC_MAGIC, with_eot
-from dataprep.build import BuildOptions, build
+from dataprep.io.binfile import LLMC_MAGIC, with_eot
+from dataprep.pipeline.build import BuildOptions, build
 from dataprep.errors import DataprepError
-from dataprep.normalize import normalize_text
+from dataprep.text.normalize import normalize_text
 from dataprep.synth import SynthConfig, generate
-from dataprep.tokenizer import encode_batch, get_encoding
-from dataprep.storage import Store
-from dataprep.workdir import OutputDir
+from dataprep.text.tokenizer import encode_batch, get_encoding
+from dataprep.io.storage import Store
+from dataprep.io.workdir import OutputDir
 
 from reference import jaccard, shingle_set
 
@@ -266,7 +266,8 @@ def test_riptoken_backend_builds_the_same_bytes(shards, built, tmp_path):
 
 
 def test_strip_boilerplate_writes_exactly_the_stripped_text_tokenizing_only_what_changes(shards, tmp_path, monkeypatch):
-    import dataprep.build
+    import dataprep.pipeline.scan_shards
+    import dataprep.pipeline.write_bins
 
     src, truth, texts = shards
     tokenized = []
@@ -275,7 +276,8 @@ def test_strip_boilerplate_writes_exactly_the_stripped_text_tokenizing_only_what
         tokenized.extend(batch)
         return encode_batch(enc, batch, threads)
 
-    monkeypatch.setattr(dataprep.build, "encode_batch", counting)
+    monkeypatch.setattr(dataprep.pipeline.scan_shards, "encode_batch", counting)  # the scan
+    monkeypatch.setattr(dataprep.pipeline.write_bins, "encode_batch", counting)  # stripped documents
     out = tmp_path / "bp"
     meta = build([str(src)], out, BuildOptions(min_score=None, strip_boilerplate=True, val_fraction=0.05), workers=1,
                  progress=False)

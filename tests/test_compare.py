@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from dataprep.compare import compare, format_table, load_run
+from dataprep.training.compare import compare, format_table, load_run
 from dataprep.plots import runs_figure
 from dataprep.errors import DataprepError
 from dataprep_cli.train_cmd import add_compare
@@ -69,8 +69,8 @@ def test_figure_marks_each_runs_epoch_boundaries(tmp_path):
 def test_format_table_plain_and_markdown(tmp_path):
     rows = compare([make_run(tmp_path, "r1", [5.0, 4.25, 4.5])], tmp_path / "t.png")
     plain = format_table(rows).splitlines()
-    assert plain[0].split()[:2] == ["run", "unique"] and plain[1].startswith("r1")
-    assert "4.2500" in plain[1] and "+0.2500" in plain[1] and "1.00K" in plain[1]
+    assert plain[0].split()[:2] == ["run", "unique"] and set(plain[1]) == {"-", " "} and plain[2].startswith("r1")
+    assert "4.2500" in plain[2] and "+0.2500" in plain[2] and "1.00K" in plain[2]
     md = format_table(rows, markdown=True).splitlines()
     assert md[0].startswith("| run | unique train tokens |") and md[1].startswith("|---|")
     assert md[2].startswith("| r1 | 1.00K |")

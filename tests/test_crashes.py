@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from dataprep.errors import DataprepError
-from dataprep.storage import Store
-from dataprep.workdir import LEDGER
+from dataprep.io.storage import Store
+from dataprep.io.workdir import LEDGER
 from dataprep.synth import SynthConfig, generate
 
 OUTPUTS = ("train.bin", "val.bin", "meta.json", "manifest.parquet", "val_bands.npy", "report.md")

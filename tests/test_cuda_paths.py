@@ -13,12 +13,12 @@ torch = pytest.importorskip("torch")
 
 from test_train import V, pattern_data, records, small  # noqa: E402,F401 (pattern_data: a fixture)
 
-import dataprep.system as system_module  # noqa: E402
-import dataprep.train as train_module  # noqa: E402
+import dataprep.training.system as system_module  # noqa: E402
+import dataprep.training.train as train_module  # noqa: E402
 from dataprep.errors import DataprepError  # noqa: E402
-from dataprep.model import GPT, GPTConfig  # noqa: E402
-from dataprep.system import System, peak_flops, resolve_system, start_process_group  # noqa: E402
-from dataprep.train import train  # noqa: E402
+from dataprep.training.model import GPT, GPTConfig  # noqa: E402
+from dataprep.training.system import System, peak_flops, resolve_system, start_process_group  # noqa: E402
+from dataprep.training.train import train  # noqa: E402
 
 
 class FakeCuda:

@@ -1,7 +1,7 @@
 import numpy as np
 
-from dataprep.decide import BandsInMemory, Documents, Rules, decide
-from dataprep.dedup import cluster_keep, connected_components, exact_duplicates, lsh_edges
+from dataprep.dedup.decide import BandsInMemory, Documents, Rules, decide
+from dataprep.dedup.components import cluster_keep, connected_components, exact_duplicates, lsh_edges
 
 from reference import union_find_labels
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from datasketch import HyperLogLogPlusPlus
 
-from dataprep.diversity import NgramDiversity
+from dataprep.dedup.diversity import NgramDiversity
 
 
 def test_registers_equal_datasketch_fed_the_same_hashes():

@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from dataprep import bands
-from dataprep.build import BuildOptions, build
+from dataprep.pipeline import bands
+from dataprep.pipeline.build import BuildOptions, build
 from dataprep.synth import SynthConfig, generate
 
 OUTPUTS = ("train.bin", "val.bin", "meta.json", "manifest.parquet", "val_bands.npy", "report.md")
@@ -149,7 +149,7 @@ def test_inputs_and_outputs_on_s3(s3, shards, local_build, tmp_path):
 
 
 def test_estimate_reads_s3(s3, shards):
-    from dataprep.estimate import EstimateOptions, estimate
+    from dataprep.pipeline.estimate import EstimateOptions, estimate
 
     fs, bucket = s3
     f = sorted(shards.glob("*.parquet"))[0]

@@ -7,10 +7,10 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from dataprep.estimate import EstimateOptions, estimate, full_report, measure
-from dataprep.normalize import normalize_text
-from dataprep.reader import open_sources
-from dataprep.tokenizer import get_encoding
+from dataprep.pipeline.estimate import EstimateOptions, estimate, full_report, measure
+from dataprep.text.normalize import normalize_text
+from dataprep.io.reader import open_sources
+from dataprep.text.tokenizer import get_encoding
 
 from reference import jaccard, shingle_set
 

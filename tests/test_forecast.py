@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from dataprep.build import BuildOptions, build
-from dataprep.estimate import EstimateOptions, estimate
-from dataprep.minhash import LSHParams
+from dataprep.pipeline.build import BuildOptions, build
+from dataprep.pipeline.estimate import EstimateOptions, estimate
+from dataprep.dedup.minhash import LSHParams
 from dataprep.synth import SynthConfig, generate
 
 CORPORA = {

@@ -28,7 +28,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import dataprep.reader
+import dataprep.io.reader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 import fuzz_report as fz  # noqa: E402
@@ -149,7 +149,7 @@ def test_file_whose_text_column_changes_type_is_an_error(live_file, tmp_path, mo
     # Without a stat to compare (remote files), the footer read again must catch it.
     path, _ = live_file
     if not stamped:
-        monkeypatch.setattr(dataprep.reader, "_stamp", lambda p: None)
+        monkeypatch.setattr(dataprep.io.reader, "_stamp", lambda p: None)
     ints = tmp_path / "ints.parquet"
     pq.write_table(pa.table({"text": list(range(60))}), ints)
     wire = fz.Tripwire(opening=2, after_batches=0, change=lambda: swap_in(ints, path))

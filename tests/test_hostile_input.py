@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import dataprep.reader
-from dataprep.reader import iter_batches, open_source, resolve_paths
+import dataprep.io.reader
+from dataprep.io.reader import iter_batches, open_source, resolve_paths
 from dataprep.synth import SynthConfig, generate
 from dataprep_cli.main import main
 
@@ -85,7 +85,7 @@ def limited(limit: int, *argv) -> tuple[int, str, int | None]:
 def test_a_compression_bomb_is_refused_in_one_line_under_a_memory_limit(shard, tmp_path):
     # One document of one letter, a few KB on disk: tokenizing one endless word is the costliest work
     # per byte there is (docs/reliability.md), far more than the room left under the limit.
-    doc = 4 * dataprep.reader.BATCH_BYTES
+    doc = 4 * dataprep.io.reader.BATCH_BYTES
     bomb = tmp_path / "bomb.parquet"
     pq.write_table(pa.table({"text": ["a" * doc]}), bomb, compression="zstd")
     assert bomb.stat().st_size < doc // 1000
@@ -106,15 +106,15 @@ def test_a_compression_bomb_is_refused_in_one_line_under_a_memory_limit(shard, t
 
 def test_a_document_too_large_for_the_memory_left_is_refused_by_its_row(tmp_path, monkeypatch, capsys):
     # Inside a row group of small documents the footer cannot tell: the check is on the decoded text.
-    monkeypatch.setattr(dataprep.reader, "BATCH_BYTES", 1 << 16)
+    monkeypatch.setattr(dataprep.io.reader, "BATCH_BYTES", 1 << 16)
     big = 1 << 20
     texts = [f"small document {i} about nothing" for i in range(20)]
     texts[10] = "word " * (big // 5)
     path = tmp_path / "skewed.parquet"
     pq.write_table(pa.table({"text": texts}), path)
-    monkeypatch.setattr(dataprep.reader, "available_memory", lambda: big * dataprep.reader.MEMORY_PER_TEXT_BYTE // 2)
+    monkeypatch.setattr(dataprep.io.reader, "available_memory", lambda: big * dataprep.io.reader.MEMORY_PER_TEXT_BYTE // 2)
     one_line(*cli(capsys, "estimate", path, "--json")[::2], "skewed.parquet", "row 10", "memory")
-    monkeypatch.setattr(dataprep.reader, "available_memory", lambda: big * dataprep.reader.MEMORY_PER_TEXT_BYTE * 2)
+    monkeypatch.setattr(dataprep.io.reader, "available_memory", lambda: big * dataprep.io.reader.MEMORY_PER_TEXT_BYTE * 2)
     assert cli(capsys, "estimate", path, "--json")[0] == 0
 
 
@@ -125,7 +125,7 @@ def test_batches_hold_a_bounded_amount_of_text_and_the_outputs_do_not_change(sha
     assert cli(capsys, *build_argv(shard, tmp_path / "whole"))[0] == 0
     texts = pq.read_table(shard)["text"].to_pylist()
     limit = max(len(t.encode()) for t in texts) * 3  # a few documents per batch
-    monkeypatch.setattr(dataprep.reader, "BATCH_BYTES", limit)
+    monkeypatch.setattr(dataprep.io.reader, "BATCH_BYTES", limit)
     batches = list(iter_batches([open_source(str(shard))]))
     assert len(batches) >= sum(len(t.encode()) for t in texts) / limit  # the default batch held them all
     for b in batches:
@@ -171,7 +171,7 @@ def test_a_double_star_glob_through_symlink_loops_ends_and_finds_each_file_once(
     (root / "loop1").symlink_to(".")
     (root / "loop2").symlink_to(".")
     (root / "a" / "up").symlink_to("..")
-    script = (f"import os, sys; os.chdir({str(tmp_path)!r}); from dataprep.reader import resolve_paths; "
+    script = (f"import os, sys; os.chdir({str(tmp_path)!r}); from dataprep.io.reader import resolve_paths; "
               "print('\\n'.join(resolve_paths([sys.argv[1]])))")
     # glob.glob followed both links at every level: 2**depth paths, no end in sight.
     for pattern in ("data/**/*.parquet", str(root) + "/**/*.parquet", "./data/**/t*.parquet"):
@@ -194,7 +194,7 @@ def test_the_glob_matches_what_glob_glob_matches_where_there_are_no_symlinks(sha
     for pattern in ("**/*.parquet", "d/**/*.parquet", "d/**", "./**/*.parquet", str(tmp_path) + "/**/*.parquet",
                     "**/.hidden/*.parquet", "d/*/z.parquet", "*.parquet", "d/**/", "**"):
         files = sorted(p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p))
-        assert [p for p in dataprep.reader._glob(pattern) if os.path.isfile(p)] == files, pattern
+        assert [p for p in dataprep.io.reader._glob(pattern) if os.path.isfile(p)] == files, pattern
 
 
 # ---------------------------------------------------------------- 10. duplicated column names

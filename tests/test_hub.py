@@ -1,4 +1,4 @@
-"""dataprep.hub against a loopback fake of the Hugging Face Hub (tests/hubserver.py)."""
+"""dataprep.io.hub against a loopback fake of the Hugging Face Hub (tests/hubserver.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from hubserver import FakeHub
 
 from dataprep.errors import DataprepError
-from dataprep.hub import fetch_shards
+from dataprep.io.hub import fetch_shards
 from dataprep.synth import SynthConfig, generate
 
 REPO = "HuggingFaceFW/fineweb-edu"

@@ -2,9 +2,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from dataprep.hashing import hash_batch
-from dataprep.minhash import EMPTY, LSHParams, MinHasher
-from dataprep.normalize import normalize_batch
+from dataprep.text.hashing import hash_batch
+from dataprep.dedup.minhash import EMPTY, LSHParams, MinHasher
+from dataprep.text.normalize import normalize_batch
 from dataprep.synth import SynthConfig, _edit, _render, _Writer
 
 from reference import jaccard, shingle_set, signature

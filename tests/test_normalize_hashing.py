@@ -3,8 +3,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dataprep.hashing import doc_digests, hash_batch
-from dataprep.normalize import normalize_batch, normalize_text
+from dataprep.text.hashing import doc_digests, hash_batch
+from dataprep.text.normalize import normalize_batch, normalize_text
 
 from reference import normalize, word_hash, words
 

@@ -16,13 +16,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import dataprep.build
-from dataprep.storage import file_sha256
+import dataprep.pipeline.build
+from dataprep.io.storage import file_sha256
 from dataprep.synth import SynthConfig, generate
 from dataprep_cli.main import main
 
 OUTPUTS = ("train.bin", "val.bin", "meta.json", "manifest.parquet", "val_bands.npy", "report.md")
-OPTS = dataprep.build.BuildOptions(min_score=None, val_fraction=0.1)  # what cli() asks for
+OPTS = dataprep.pipeline.build.BuildOptions(min_score=None, val_fraction=0.1)  # what cli() asks for
 
 
 def cli(capsys, *argv) -> tuple[int, str, str]:
@@ -124,9 +124,9 @@ def _interrupted(out, inputs, monkeypatch) -> None:
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dataprep.build, "decide", stop)
+    monkeypatch.setattr(dataprep.pipeline.build, "decide", stop)
     with pytest.raises(KeyboardInterrupt):
-        dataprep.build.build([str(p) for p in inputs], out, OPTS, workers=1, progress=False)
+        dataprep.pipeline.build.build([str(p) for p in inputs], out, OPTS, workers=1, progress=False)
     monkeypatch.undo()
     assert (out / ".work" / "scan" / "00000" / "source.json").exists()
 
@@ -163,7 +163,7 @@ def test_an_input_rewritten_with_same_size_and_mtime_is_not_taken_for_the_old_on
         code, _, err = cli(capsys, "--input", shard, "--out", out, "--json", "--overwrite")
     assert code == 0, err
     assert (out / "train.bin").read_bytes() == (fresh / "train.bin").read_bytes()
-    meta = dataprep.build.Store(out).read_json("meta.json")
+    meta = dataprep.pipeline.build.Store(out).read_json("meta.json")
     assert meta["sources"][0]["sha256"] == file_sha256(shard)
 
 
@@ -179,8 +179,8 @@ def test_a_scan_of_another_input_is_never_reused(capsys, tmp_path, monkeypatch):
     shutil.copytree(stray / ".work" / "scan" / "00000", out / ".work" / "scan" / "00000")
 
     fresh = tmp_path / "fresh"
-    dataprep.build.build([str(b)], fresh, OPTS, workers=1, progress=False)
-    dataprep.build.build([str(b)], out, OPTS, workers=1, progress=False)
+    dataprep.pipeline.build.build([str(b)], fresh, OPTS, workers=1, progress=False)
+    dataprep.pipeline.build.build([str(b)], out, OPTS, workers=1, progress=False)
     for name in ("train.bin", "val.bin", "manifest.parquet"):
         assert (out / name).read_bytes() == (fresh / name).read_bytes(), name
 
@@ -215,8 +215,8 @@ def test_the_same_build_from_another_directory_is_up_to_date(capsys, corpus, tmp
 
 
 def test_a_small_corpus_gets_a_val_split_of_at_least_the_floor(capsys, tmp_path):
-    from dataprep.build import MIN_VAL_TOKENS
-    from dataprep.decide import MAX_VAL_SHARE, MIN_VAL_DOCS
+    from dataprep.pipeline.build import MIN_VAL_TOKENS
+    from dataprep.dedup.decide import MAX_VAL_SHARE, MIN_VAL_DOCS
 
     src = tmp_path / "small.parquet"
     generate(src, SynthConfig(docs=400, seed=83, exact_rate=0.0, near_rate=0.0))  # no copies: every doc may be val
@@ -246,7 +246,7 @@ def test_a_val_split_under_one_training_window_is_refused_with_advice(capsys, tm
     code = main([*argv, "--val-fraction", "0.9"])
     stdout, err = capsys.readouterr()
     assert code == 0, err
-    assert json.loads(stdout)["val_tokens"] >= dataprep.build.MIN_VAL_TOKENS
+    assert json.loads(stdout)["val_tokens"] >= dataprep.pipeline.build.MIN_VAL_TOKENS
     # Asked for no val at all: built, and said so by the empty val.bin the user chose.
     none = tmp_path / "none"
     code = main([*argv[:4], str(none), *argv[5:], "--val-fraction", "0"])
@@ -255,12 +255,12 @@ def test_a_val_split_under_one_training_window_is_refused_with_advice(capsys, tm
 
 
 def test_a_hub_build_without_a_size_is_refused_before_any_download(capsys, tmp_path, monkeypatch):
-    import dataprep.hub
+    import dataprep.io.hub
 
     def fetch(**kwargs):
         raise AssertionError(f"fetched {kwargs}")
 
-    monkeypatch.setattr(dataprep.hub, "fetch_shards", fetch)
+    monkeypatch.setattr(dataprep.io.hub, "fetch_shards", fetch)
     out = tmp_path / "out"
     for extra in ([], ["--dataset", "someone/corpus", "--subset", "data"]):
         line = one_line(main(["build", "--out", str(out), *extra]), capsys.readouterr()[1], "--shards N",

@@ -4,8 +4,8 @@ import math
 import pytest
 
 from dataprep.errors import DataprepError
-from dataprep.plan import Plan, effective_data, parse_count
-from dataprep.progress import Progress
+from dataprep.pipeline.plan import Plan, effective_data, parse_count
+from dataprep.pipeline.progress import Progress
 
 
 @pytest.mark.parametrize("text,value", [("124M", 124e6), ("7.3B", 7.3e9), ("2.5e9", 2.5e9), ("1,000", 1000), ("3k", 3000)])

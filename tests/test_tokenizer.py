@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import tiktoken
 
-from dataprep import tokenizer
+from dataprep.text import tokenizer
 from dataprep.errors import DataprepError
-from dataprep.tokenizer import GPT2_EOT, GPT2_RANKS, bin_dtype, encode_batch, get_encoding
+from dataprep.text.tokenizer import GPT2_EOT, GPT2_RANKS, bin_dtype, encode_batch, get_encoding
 
 R50K_URL = "https://openaipublic.blob.core.windows.net/encodings/r50k_base.tiktoken"
 

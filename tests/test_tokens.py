@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dataprep.errors import DataprepError
-from dataprep.tokens import LLMC_MAGIC, file_digest, find_data, load_tokens
+from dataprep.io.tokens import LLMC_MAGIC, file_digest, find_data, load_tokens
 
 
 def write_llmc_shard(path, tokens, magic=LLMC_MAGIC, version=1, count=None):

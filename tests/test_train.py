@@ -14,8 +14,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from dataprep.errors import DataprepError  # noqa: E402
-from dataprep.model import GPT, GPTConfig, preset_config  # noqa: E402
-from dataprep.train import (  # noqa: E402
+from dataprep.training.model import GPT, GPTConfig, preset_config  # noqa: E402
+from dataprep.training.train import (  # noqa: E402
     EPOCH_WARNING,
     TIMING_KEYS,
     TrainConfig,
@@ -218,7 +218,7 @@ class Crash(Exception):
 
 
 def test_resume_continues_the_same_curve(pattern_data, tmp_path, monkeypatch):
-    import dataprep.train as train_module
+    import dataprep.training.train as train_module
 
     # dropout and accumulation make the curve depend on RNG state and the loader's position
     options = dict(max_iters=12, eval_interval=4, dropout=0.1, grad_accum=2, warmup=3)
@@ -333,7 +333,7 @@ def test_llmc_shard_dir_trains(tmp_path):
 
 DDP_SCRIPT = """
 import json, sys
-from dataprep.train import TrainConfig, train
+from dataprep.training.train import TrainConfig, train
 train(TrainConfig(**json.loads(sys.argv[1])))
 """
 
@@ -431,7 +431,7 @@ def test_missing_torch_is_a_clear_error(monkeypatch):
 def test_command_modules_do_not_import_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "import dataprep_cli.train_cmd, dataprep.compare, dataprep.tokens\n"
+        "import dataprep_cli.train_cmd, dataprep.training.compare, dataprep.io.tokens\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

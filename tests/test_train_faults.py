@@ -16,8 +16,8 @@ torch = pytest.importorskip("torch")
 from test_train import V, records, small, write_bins  # noqa: E402
 
 from dataprep.errors import DataprepError  # noqa: E402
-from dataprep.model import GPT  # noqa: E402
-from dataprep.train import TIMING_KEYS, load_checkpoint, smaller_batch_advice, train  # noqa: E402
+from dataprep.training.model import GPT  # noqa: E402
+from dataprep.training.train import TIMING_KEYS, load_checkpoint, smaller_batch_advice, train  # noqa: E402
 from dataprep_cli.main import main  # noqa: E402
 
 
@@ -217,7 +217,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_checkpoint(data, tmp_path, monkey
     import contextlib
     from pathlib import Path
 
-    import dataprep.train as train_module
+    import dataprep.training.train as train_module
 
     real_atomic_path, saves = train_module.atomic_path, []
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dataprep.normalize import SPACE, NormalizedBatch
+from dataprep.text.normalize import SPACE, NormalizedBatch
 
 _P = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime, odd
 _P_INV = np.uint64(pow(int(_P), -1, 1 << 64))

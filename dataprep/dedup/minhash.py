@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from dataprep.errors import DataprepError
-from dataprep.hashing import BatchHashes, fmix64, window_indices
+from dataprep.text.hashing import BatchHashes, fmix64, window_indices
 
 EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles
 _GRID = 1001  # points of the Simpson rule per integral: the choices match datasketch's adaptive quadrature

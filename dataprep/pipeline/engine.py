@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import Protocol
 
 from dataprep.errors import DataprepError
-from dataprep.lifeline import bind_to_parent
+from dataprep.io.lifeline import bind_to_parent
 
 ENGINES = ("local", "ray")
 
@@ -29,41 +29,56 @@ class Engine(Protocol):
     name: str
     workers: int
 
-    def map(self, fn: Callable, jobs: Sequence, heavy: bool = True) -> Iterator: ...
+    def map(self, fn: Callable, jobs: Sequence) -> Iterator: ...
 
     def close(self) -> None: ...
 
 
 class LocalEngine:
+    """Tasks in a pool of local processes, started at the first map and kept until ``close``, so the
+    scan and the band tasks of a build pay for starting workers once."""
+
     name = "local"
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+        self._older: set = set()  # child processes that are not the pool's
 
-    def map(self, fn: Callable, jobs: Sequence, heavy: bool = True) -> Iterator:
-        """Results of ``fn(job)`` in job order. Light jobs run in this process: a pool costs more."""
-        if not heavy or self.workers <= 1 or len(jobs) <= 1:
+    def map(self, fn: Callable, jobs: Sequence) -> Iterator:
+        """Results of ``fn(job)`` in job order; a lone job runs in this process, with no pool at all."""
+        if self.workers <= 1 or len(jobs) <= 1:
             yield from (fn(job) for job in jobs)
             return
-        # spawn, not fork: polars and the tokenizer keep thread pools that a fork would copy mid-flight.
-        ctx = multiprocessing.get_context("spawn")
-        # Workers die with this process, even when it alone is killed (lifeline.py).
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)), mp_context=ctx,
-                                   initializer=bind_to_parent, initargs=(os.getpid(),))
         try:
             with children_ignore_ctrl_c():
-                results = pool.map(fn, jobs)  # submits every job, so every worker starts here
+                results = self._started().map(fn, jobs)  # submits every job, so every worker starts here
             yield from results
         except BaseException:
-            # Ctrl-C, an error, or a consumer that stopped early: running tasks are abandoned, not awaited.
-            for process in list(pool._processes.values()):  # no public terminate before Python 3.14
-                process.terminate()
-            pool.shutdown(wait=True, cancel_futures=True)
+            self._abort()  # Ctrl-C, an error, or a consumer that stopped early: running tasks are not awaited
             raise
-        pool.shutdown()
+
+    def _started(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._older = set(multiprocessing.active_children())
+            # spawn, not fork: polars and the tokenizer keep thread pools that a fork would copy mid-flight.
+            # Workers die with this process, even when it alone is killed (lifeline.py).
+            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=bind_to_parent, initargs=(os.getpid(),))
+        return self._pool
+
+    def _abort(self) -> None:
+        if self._pool is None:
+            return
+        for process in set(multiprocessing.active_children()) - self._older:
+            process.terminate()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = None
 
     def close(self) -> None:
-        pass
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
 
 
 @contextmanager
@@ -107,7 +122,7 @@ class RayEngine:
                 raise DataprepError(f"cannot start or reach Ray ({address or 'local'}): {exc}") from None
         self.workers = int(ray.cluster_resources().get("CPU", 1))
 
-    def map(self, fn: Callable, jobs: Sequence, heavy: bool = True) -> Iterator:
+    def map(self, fn: Callable, jobs: Sequence) -> Iterator:
         remote = self.ray.remote(fn).options(max_retries=self.max_retries, retry_exceptions=False)
         refs = [remote.remote(job) for job in jobs]
         for ref in refs:
@@ -124,7 +139,7 @@ class RayEngine:
             self.ray.shutdown()
 
 
-def make_engine(name: str, workers: int | None = None, address: str | None = None):
+def make_engine(name: str, workers: int | None = None, address: str | None = None) -> Engine:
     if name == "local":
         return LocalEngine(workers)
     if name == "ray":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dataprep.errors import DataprepError
 from dataprep.plots import check_figure_path, plot_runs
+from dataprep.tables import count, number, render
 
 # The fields compare and its figure read, and what each must hold (the trainer writes them so).
 RECORD_NUMBERS = ("step", "tokens", "epoch")  # in every metric record
@@ -33,17 +34,17 @@ def load_run(run_dir: str | Path) -> tuple[dict, list[dict]]:
     _check_config(config, config_path)
     lines = [line for line in _read_text(metrics_path).splitlines() if line.strip()]
     records = []
-    for number, line in enumerate(lines, 1):
+    for line_no, line in enumerate(lines, 1):
         try:
             record = json.loads(line)
         except ValueError:
-            if number == len(lines):  # a run still training may be halfway through writing its last line
+            if line_no == len(lines):  # a run still training may be halfway through writing its last line
                 break
-            raise DataprepError(f"{metrics_path}: line {number} is not JSON") from None
+            raise DataprepError(f"{metrics_path}: line {line_no} is not JSON") from None
         if not isinstance(record, dict):
-            raise DataprepError(f"{metrics_path}: line {number} is not a JSON object")
+            raise DataprepError(f"{metrics_path}: line {line_no} is not a JSON object")
         if "warning" not in record and "error" not in record:
-            _check_record(record, f"{metrics_path}: line {number}")
+            _check_record(record, f"{metrics_path}: line {line_no}")
             records.append(record)
     return config, records
 
@@ -126,37 +127,18 @@ def compare(run_dirs, out_png, allow_different_val: bool = False) -> list[dict]:
     return rows
 
 
-def _count(n) -> str:
-    if n is None:
-        return "-"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.2f}{unit}"
-    return f"{n:g}"
-
-
-def _num(x, fmt: str) -> str:
-    return "-" if x is None else format(x, fmt)
-
-
 COLUMNS = [
     ("run", lambda r: r["run"]),
-    ("unique train tokens", lambda r: _count(r["train_tokens"])),
-    ("tokens seen", lambda r: _count(r["tokens_seen"])),
-    ("epochs", lambda r: _num(r["epochs"], ".2f")),
-    ("best val", lambda r: _num(r["best_val_loss"], ".4f")),
-    ("at tokens", lambda r: _count(r["best_tokens"])),
-    ("at epoch", lambda r: _num(r["best_epoch"], ".2f")),
-    ("final val", lambda r: _num(r["final_val_loss"], ".4f")),
-    ("rise", lambda r: _num(r["rise_since_best"], "+.4f")),
+    ("unique train tokens", lambda r: count(r["train_tokens"])),
+    ("tokens seen", lambda r: count(r["tokens_seen"])),
+    ("epochs", lambda r: number(r["epochs"], ".2f")),
+    ("best val", lambda r: number(r["best_val_loss"], ".4f")),
+    ("at tokens", lambda r: count(r["best_tokens"])),
+    ("at epoch", lambda r: number(r["best_epoch"], ".2f")),
+    ("final val", lambda r: number(r["final_val_loss"], ".4f")),
+    ("rise", lambda r: number(r["rise_since_best"], "+.4f")),
 ]
 
 
 def format_table(rows: list[dict], markdown: bool = False) -> str:
-    header = [name for name, _ in COLUMNS]
-    body = [[cell(r) for _, cell in COLUMNS] for r in rows]
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-        return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in body])
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *body])
+    return render([name for name, _ in COLUMNS], [[cell(r) for _, cell in COLUMNS] for r in rows], markdown)

@@ -20,8 +20,8 @@ from contextlib import ExitStack
 import numpy as np
 
 from dataprep.errors import DataprepError
-from dataprep.storage import Store
-from dataprep.tokens import LLMC_HEADER_BYTES, LLMC_MAGIC, LLMC_VERSION  # the format is defined once, by its reader
+from dataprep.io.storage import Store
+from dataprep.io.tokens import LLMC_HEADER_BYTES, LLMC_MAGIC, LLMC_VERSION  # the format is defined once, by its reader
 
 LLMC_HEADER_INTS = LLMC_HEADER_BYTES // 4
 LLMC_SHARD_TOKENS = 100_000_000

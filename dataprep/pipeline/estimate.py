@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dataprep.boilerplate import (
+from dataprep.dedup.boilerplate import (
     Boilerplate,
     find_boilerplate,
     first_holders,
@@ -27,17 +27,17 @@ from dataprep.boilerplate import (
     sample_lines,
     strip_lines,
 )
-from dataprep.decide import DEFAULT_MIN_SCORE, BandsInMemory, Decisions, Documents, Rules, decide, filter_reasons, \
+from dataprep.dedup.decide import DEFAULT_MIN_SCORE, BandsInMemory, Decisions, Documents, Rules, decide, filter_reasons, \
     val_keys, waterfall
-from dataprep.diversity import NgramDiversity
+from dataprep.dedup.diversity import NgramDiversity
 from dataprep.errors import DataprepError
-from dataprep.minhash import LSHParams, MinHasher
-from dataprep.plan import Plan
-from dataprep.progress import Progress
-from dataprep.reader import Source, iter_batches, open_sources, read_rows
-from dataprep.scan import scan_batch
-from dataprep.scores import complete_scores, passes_min_score
-from dataprep.tokenizer import bin_dtype, encode_batch, get_encoding, token_byte_lengths
+from dataprep.dedup.minhash import LSHParams, MinHasher
+from dataprep.pipeline.plan import Plan
+from dataprep.pipeline.progress import Progress
+from dataprep.io.reader import Source, iter_batches, open_sources, read_rows
+from dataprep.pipeline.scan import scan_batch
+from dataprep.text.scores import complete_scores, passes_min_score
+from dataprep.text.tokenizer import bin_dtype, encode_batch, get_encoding, token_byte_lengths
 from dataprep.version import __version__
 
 COLUMNS = ("score", "int_score", "token_count", "language_score", "id")

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dataprep.engine import Engine
+from dataprep.pipeline.engine import Engine
 
-from dataprep.dedup import connected_components, lsh_edges
-from dataprep.storage import Store
+from dataprep.dedup.components import connected_components, lsh_edges
+from dataprep.io.storage import Store
 
 LOCAL_EDGE_LIMIT = 20_000_000  # past this many edges, components are computed by tasks
 DOCS_PER_PART = 50_000_000  # hash-space slices per band keep each task below this many documents
@@ -143,7 +143,7 @@ class BandsOnShards:
             self.work.save_array("val_bands.npy", self.val_bands)
         self.work.remove("edges")
         jobs = band_jobs(self.work, self.scan_dirs, self.bands, n, self.val_bands is not None)
-        results = list(self.engine.map(band_edges, jobs, heavy=False))
+        results = list(self.engine.map(band_edges, jobs))
         cluster = components(self.work, n, [r["edges"] for r in results], sum(r["count"] for r in results), self.engine)
         overlap = np.zeros(n, dtype=bool)
         for r in results:

@@ -23,10 +23,10 @@ from typing import Protocol
 
 import numpy as np
 
-from dataprep.dedup import cluster_keep, connected_components, exact_duplicates, lsh_edges
+from dataprep.dedup.components import cluster_keep, connected_components, exact_duplicates, lsh_edges
 from dataprep.errors import DataprepError
-from dataprep.minhash import LSHParams
-from dataprep.scores import passes_min_score
+from dataprep.dedup.minhash import LSHParams
+from dataprep.text.scores import passes_min_score
 
 DEFAULT_MIN_SCORE = 3.0  # FineWeb-Edu's own threshold
 VAL_SPLITS = ("fraction", "files", "reused")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dataprep.digest import local_sha256
+from dataprep.io.digest import local_sha256
 from dataprep.errors import DataprepError
 
 # llm.c shard: 256 little-endian int32 (magic, version, token count, unused...), then uint16 tokens.
@@ -34,9 +34,14 @@ def load_tokens(path: str | Path) -> np.memmap:
     if size >= 4 and int(np.fromfile(path, dtype="<i4", count=1)[0]) == LLMC_MAGIC:
         return _load_llmc_shard(path, size)
     dtype = raw_dtype(path)
-    if size % dtype.itemsize:
-        raise DataprepError(f"{path}: {size} bytes is not a whole number of {dtype.name} tokens; is the dtype right?")
+    check_raw_size(size, dtype, str(path))
     return np.memmap(path, dtype=dtype, mode="r")
+
+
+def check_raw_size(size: int, dtype: np.dtype, where: str) -> None:
+    """A raw bin (nanoGPT's format) is a whole number of tokens."""
+    if size % dtype.itemsize:
+        raise DataprepError(f"{where}: {size} bytes is not a whole number of {dtype.name} tokens; is the dtype right?")
 
 
 def _load_llmc_shard(path: Path, size: int) -> np.memmap:

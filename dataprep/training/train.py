@@ -22,12 +22,12 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from dataprep.atomic import atomic_path, write_json
+from dataprep.io.atomic import atomic_path, write_json
 from dataprep.errors import DataprepError, printable
-from dataprep.model import GPT, preset_config
-from dataprep.system import System, distributed_env, end_process_group, resolve_system, start_process_group
-from dataprep.digest import sampled_digest
-from dataprep.tokens import file_digest, find_data, load_tokens
+from dataprep.training.model import GPT, preset_config
+from dataprep.training.system import System, distributed_env, end_process_group, resolve_system, start_process_group
+from dataprep.io.digest import sampled_digest
+from dataprep.io.tokens import file_digest, find_data, load_tokens
 
 VAL_WINDOW_SEED = 0  # fixed forever: it is what makes val losses of different runs comparable point for point
 # sequences per micro-batch when --batch-size is not given; docs/train.md has the memory each takes

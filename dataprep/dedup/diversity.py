@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dataprep.hashing import fmix64, sequence_hashes, window_indices
+from dataprep.text.hashing import fmix64, sequence_hashes, window_indices
 
 
 class NgramDiversity:

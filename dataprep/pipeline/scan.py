@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.compute as pc
 
-from dataprep.boilerplate import line_occurrences
-from dataprep.hashing import doc_digests, hash_batch
-from dataprep.minhash import MinHasher
-from dataprep.normalize import normalize_batch
-from dataprep.reader import Batch
+from dataprep.dedup.boilerplate import line_occurrences
+from dataprep.text.hashing import doc_digests, hash_batch
+from dataprep.dedup.minhash import MinHasher
+from dataprep.text.normalize import normalize_batch
+from dataprep.io.reader import Batch
 
 
 @dataclass

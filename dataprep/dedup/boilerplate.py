@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from dataprep.hashing import BatchHashes, hash_batch
-from dataprep.normalize import NormalizedBatch, normalize_batch
+from dataprep.text.hashing import BatchHashes, hash_batch
+from dataprep.text.normalize import NormalizedBatch, normalize_batch
 
 NEWLINE = ord("\n")
 

@@ -29,7 +29,7 @@ import uuid
 from contextlib import contextmanager
 
 from dataprep.errors import DataprepError
-from dataprep.storage import Store
+from dataprep.io.storage import Store
 
 WORK = ".work"
 LOCK = ".lock"

@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dataprep.errors import DataprepError
-from dataprep.memory import available_memory
-from dataprep.storage import filesystem, is_url
+from dataprep.io.memory import available_memory
+from dataprep.io.storage import filesystem, is_url
 
 TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view())
 BINARY_TYPES = (pa.binary(), pa.large_binary(), pa.binary_view())

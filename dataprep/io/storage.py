@@ -22,10 +22,10 @@ import fsspec
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
-from dataprep.atomic import fsync_dir, temp_name
-from dataprep.digest import stream_sha256
+from dataprep.io.atomic import fsync_dir, temp_name
+from dataprep.io.digest import stream_sha256
 from dataprep.errors import DataprepError
-from dataprep.lifeline import check_parent
+from dataprep.io.lifeline import check_parent
 
 
 def is_url(path: str | os.PathLike) -> bool:

@@ -23,7 +23,7 @@ from tiktoken_ext.openai_public import r50k_pat_str
 
 from dataprep.errors import DataprepError
 
-GPT2_RANKS = Path(__file__).parent / "assets" / "gpt2.tiktoken"
+GPT2_RANKS = Path(__file__).parents[1] / "assets" / "gpt2.tiktoken"
 GPT2_RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
 ENDOFTEXT = "<|endoftext|>"
 GPT2_EOT = 50256

@@ -35,7 +35,7 @@ from huggingface_hub.errors import (
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import tqdm as hf_tqdm
 
-from dataprep.storage import file_sha256
+from dataprep.io.storage import file_sha256
 from dataprep.errors import DataprepError
 
 __all__ = ["HubFile", "fetch_shards"]

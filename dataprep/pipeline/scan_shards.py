@@ -1,0 +1,195 @@
+"""Build, stage 1: scan each shard once, as an engine task, and read back what the scans left.
+
+A scan reads, normalises, hashes (exact digest, MinHash bands, lines) and tokenizes every document
+of one shard; its results go to ``.work/scan/NNNNN/``, the ``source.json`` marker last, naming the
+input it was made from. Nothing here depends on filter or split options, so a rerun with other
+rules reuses every scan.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dataprep.dedup.decide import Documents, val_keys
+from dataprep.dedup.minhash import LSHParams, MinHasher
+from dataprep.errors import DataprepError
+from dataprep.io.reader import Source, check_unchanged, iter_batches
+from dataprep.io.storage import Store, file_sha256, filesystem, is_url
+from dataprep.pipeline.progress import Progress
+from dataprep.pipeline.scan import scan_batch
+from dataprep.text.scores import complete_scores
+from dataprep.text.tokenizer import bin_dtype, encode_batch, get_encoding
+
+OPTIONAL_COLUMNS = ("score", "int_score", "language_score", "id")
+
+
+@dataclass(frozen=True)
+class ScanJob:
+    source: Source
+    identity: tuple  # input_identity() of the source, as the driver saw it
+    work: str  # the work directory (path or URL)
+    out: str  # this shard's scan directory, relative to work
+    lsh: LSHParams
+    encoding: str
+    backend: str
+    batch_rows: int
+    threads: int
+
+
+def scan_shard(job: ScanJob) -> dict:
+    """Everything later stages need from one shard; ``source.json`` is written last, as the marker."""
+    enc = get_encoding(job.encoding, job.backend)
+    dtype = bin_dtype(enc.n_vocab)
+    minhasher = MinHasher(job.lsh)
+    src = job.source
+    work = Store(job.work).sub(job.out)
+    cols: dict[str, list] = {k: [] for k in ("digest", "bands", "has_shingles", "text_bytes", "tokens")}
+    extra: dict[str, list] = {k: [] for k in OPTIONAL_COLUMNS}
+    line_hash, line_doc = [], []
+    with work.writer("tokens.bin") as tok_file:
+        for batch in iter_batches([src], OPTIONAL_COLUMNS, job.batch_rows):
+            scan = scan_batch(batch, minhasher)
+            flat, lengths = encode_batch(enc, batch.texts(), job.threads)
+            tok_file.write(flat.astype(dtype).tobytes())
+            cols["digest"].append(scan.digests)
+            cols["bands"].append(scan.band_hashes)
+            cols["has_shingles"].append(scan.has_shingles)
+            cols["text_bytes"].append(scan.text_bytes)
+            cols["tokens"].append(lengths)
+            for k in OPTIONAL_COLUMNS:
+                extra[k].append(batch.columns.get(k))
+            line_hash.append(scan.line_hash)
+            line_doc.append(scan.line_doc)
+    digests = np.concatenate(cols["digest"])
+    table = {
+        "digest0": digests[:, 0],
+        "digest1": digests[:, 1],
+        "has_shingles": np.concatenate(cols["has_shingles"]),
+        "text_bytes": np.concatenate(cols["text_bytes"]),
+        "tokens": np.concatenate(cols["tokens"]),
+    }
+    for k in OPTIONAL_COLUMNS:
+        if all(v is not None for v in extra[k]):
+            table[k] = list(chain.from_iterable(extra[k])) if k == "id" else np.concatenate(extra[k])
+    with work.writer("docs.parquet") as f:
+        pq.write_table(pa.table(table), f)
+    # Band-major, so that one band of a shard is one contiguous row for the band tasks.
+    work.save_array("bands.npy", np.ascontiguousarray(np.concatenate(cols["bands"]).T))
+    with work.writer("lines.npz") as f:
+        np.savez(f, hash=np.concatenate(line_hash), doc=np.concatenate(line_doc))
+    try:
+        digest = file_sha256(src.path)
+    except OSError as exc:
+        raise DataprepError(f"{src.path}: cannot read for its checksum ({exc.strerror})") from None
+    check_unchanged(src)  # the checksum must be of the bytes just scanned
+    if not is_url(src.path) and digest != job.identity[2]:
+        raise DataprepError(f"{src.path}: file changed since the build started; run again once it is complete")
+    info = {"path": src.path, "rows": src.rows, "bytes": src.size, "sha256": digest}
+    # The marker names the input it was made from, so that a scan is never reused for another file.
+    work.write_json("source.json", {**info, "identity": list(job.identity)})
+    return info
+
+
+def input_identity(path: str) -> tuple:
+    """What makes an input the same input: resolved path, size and sha256 of the bytes.
+
+    Size and mtime are not enough: a file rewritten with other bytes of the same size and its mtime
+    set back passed for the old one. Hashing costs one read of the file, about 1% of its scan
+    (docs/reliability.md); the scan reads it once more to check the bytes it scanned. URLs: size
+    and ETag (or modification time) from the listing.
+    """
+    try:
+        if is_url(path):
+            fs, inner = filesystem(path)
+            info = fs.info(inner)
+            return (path, info.get("size"), str(info.get("ETag") or info.get("mtime") or info.get("LastModified")))
+        return (os.path.realpath(path), os.path.getsize(path), file_sha256(path))
+    except OSError as exc:
+        raise DataprepError(f"{path}: cannot read for its checksum ({exc.strerror})") from None
+
+
+def finished_scan(work: Store, scan_dir: str, identity: tuple) -> bool:
+    """True when ``scan_dir`` holds a complete scan of the input ``identity`` names (and of no other)."""
+    if not work.exists(f"{scan_dir}/source.json"):
+        return False
+    try:
+        made_from = work.read_json(f"{scan_dir}/source.json").get("identity")
+    except (OSError, ValueError, AttributeError):
+        made_from = None
+    return made_from == list(identity)
+
+
+def scan_all(sources: list[Source], identities: list[tuple], work: Store, opts, engine, progress) -> list[str]:
+    """Scan every source not yet scanned (``opts``: a BuildOptions); the scan directories, in source order."""
+    dirs = [f"scan/{i:05d}" for i in range(len(sources))]
+    todo = [i for i, d in enumerate(dirs) if not finished_scan(work, d, identities[i])]
+    for i in todo:
+        work.remove(dirs[i])  # a half-done scan, or one of another input: start it afresh
+    bar = Progress("build: scan", sum(sources[i].rows for i in todo), progress)
+    # Shards run as parallel tasks; a lone shard gets the tokenizer threads instead.
+    threads = max(1, engine.workers // max(1, min(engine.workers, len(todo))))
+    jobs = [
+        ScanJob(sources[i], identities[i], work.url, dirs[i], opts.lsh, opts.encoding, opts.tokenizer_backend,
+                opts.batch_rows, threads)
+        for i in todo
+    ]
+    for job, info in zip(jobs, engine.map(scan_shard, jobs)):
+        bar.update(info["rows"], job.source.size)
+    bar.done()
+    return dirs
+
+
+@dataclass
+class Scanned:
+    """What the scan stage left for the whole input: where each document lies, and its facts."""
+
+    shard: np.ndarray  # int64 shard number
+    row: np.ndarray  # int64 row in its file
+    ids: list  # document id, or None
+    docs: Documents
+    work: Store
+    scan_dirs: list[str]  # relative to work, in shard order
+
+    @property
+    def tokens(self) -> np.ndarray:
+        return self.docs.tokens
+
+    def band(self, j: int) -> np.ndarray:
+        return np.concatenate([self.work.load_array(f"{d}/bands.npy", mmap=True)[j] for d in self.scan_dirs])
+
+
+def load_scanned(work: Store, scan_dirs: list[str], n_train_sources: int) -> Scanned:
+    parts = []
+    for d in scan_dirs:
+        with work.open(f"{d}/docs.parquet") as f:
+            parts.append(pq.read_table(f))
+    n = [t.num_rows for t in parts]
+
+    def column(name: str, fill, dtype) -> np.ndarray:
+        return np.concatenate(
+            [t[name].to_numpy() if name in t.column_names else np.full(t.num_rows, fill) for t in parts]
+        ).astype(dtype)
+
+    score, int_score = complete_scores(column("score", np.nan, np.float64), column("int_score", -1, np.int64), sum(n))
+    ids: list = []
+    for t in parts:
+        ids.extend(t["id"].to_pylist() if "id" in t.column_names else [None] * t.num_rows)
+    digests = np.stack([column("digest0", 0, np.uint64), column("digest1", 0, np.uint64)], axis=1)
+    docs = Documents(
+        digests=digests,
+        has_shingles=column("has_shingles", False, bool),
+        tokens=column("tokens", 0, np.int64),
+        score=score,
+        int_score=int_score,
+        language_score=column("language_score", np.nan, np.float64),
+        val_key=val_keys(ids, digests),
+        is_val_source=np.repeat(np.arange(len(parts)) >= n_train_sources, n),
+    )
+    return Scanned(shard=np.repeat(np.arange(len(parts)), n), row=np.concatenate([np.arange(k) for k in n]), ids=ids,
+                   docs=docs, work=work, scan_dirs=scan_dirs)

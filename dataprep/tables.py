@@ -1,0 +1,35 @@
+"""Numbers and tables as the terminal shows them: one formatter for every command's output."""
+
+from __future__ import annotations
+
+
+def count(n: float | None) -> str:
+    """A count in a few characters: 1.23B, 45.60M, 7.80K, 999; "-" when unknown."""
+    if n is None:
+        return "-"
+    for unit, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return f"{n:,.0f}"
+
+
+def number(x: float | None, fmt: str) -> str:
+    return "-" if x is None else format(x, fmt)
+
+
+def share(part: float | None, whole: float) -> str:
+    return "-" if part is None or not whole else f"{100.0 * part / whole:.1f}%"
+
+
+def render(header: list[str], rows: list[list], markdown: bool = False) -> str:
+    """Columns aligned for the terminal (the first to the left, the rest to the right), or markdown."""
+    cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]
+    if markdown:
+        lines = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in cells[1:]])
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    return "\n".join([line(cells[0]), "  ".join("-" * w for w in widths)] + [line(r) for r in cells[1:]])
