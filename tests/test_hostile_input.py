@@ -18,24 +18,16 @@ import pyarrow.parquet as pq
 import pytest
 
 import dataprep.io.reader
-from dataprep.io.reader import iter_batches, open_source, resolve_paths
+from dataprep.io.reader import iter_batches, open_source
 from dataprep.synth import SynthConfig, generate
 from dataprep_cli.main import main
+from expect import one_line
 
 
 def cli(capsys, *argv) -> tuple[int, str, str]:
     code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def one_line(code: int, err: str, *words: str) -> str:
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("dataprep: "), err
-    assert "internal error" not in lines[0], lines[0]
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    return lines[0]
 
 
 def build_argv(path, out) -> list:

@@ -20,6 +20,7 @@ import dataprep.pipeline.build
 from dataprep.io.storage import file_sha256
 from dataprep.synth import SynthConfig, generate
 from dataprep_cli.main import main
+from expect import one_line
 
 OUTPUTS = ("train.bin", "val.bin", "meta.json", "manifest.parquet", "val_bands.npy", "report.md")
 OPTS = dataprep.pipeline.build.BuildOptions(min_score=None, val_fraction=0.1)  # what cli() asks for
@@ -29,15 +30,6 @@ def cli(capsys, *argv) -> tuple[int, str, str]:
     code = main(["build", *[str(a) for a in argv], "--workers", "1", "--no-score-filter", "--val-fraction", "0.1"])
     out, err = capsys.readouterr()
     return code, out, err
-
-
-def one_line(code: int, err: str, *words: str) -> str:
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and lines[0].startswith("dataprep: "), err
-    assert "internal error" not in lines[0], lines[0]
-    for w in words:
-        assert w in lines[0], (w, lines[0])
-    return lines[0]
 
 
 def contents(out) -> dict[str, bytes]:
