@@ -156,4 +156,4 @@ def test_ids_and_sources_never_become_paths(corpus, reference):
     """Document ids and file names end up in the manifest only; every written name is fixed."""
     ref, _ = reference
     names = {p.name for p in ref.iterdir()}
-    assert names <= {".lock", LEDGER, *OUTPUTS}
+    assert names <= {".lock", LEDGER, ".state", *OUTPUTS}

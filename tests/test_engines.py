@@ -101,7 +101,7 @@ def test_ray_build_resumes_after_the_driver_dies(shards, local_build, tmp_path):
            "--no-score-filter", "--val-fraction", "0.05", "--engine", "ray", "--workers", "2", "--json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
-    while not (target / ".work" / "scan" / "00000" / "source.json").exists() and time.time() < deadline:
+    while not (target / ".state" / "scan" / "00000" / "source.json").exists() and time.time() < deadline:
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
     proc.wait()
