@@ -51,10 +51,11 @@ def step(path: str, shard_tokens: int, split: np.ndarray, written: np.ndarray, b
             "added_share": added / shard_tokens if shard_tokens else 0.0}
 
 
-def section(target: TokenTarget, steps: list[dict], available: int) -> dict:
-    """meta.json's ``target``: the budget, whether the shards taken meet it, and every step."""
+def section(target: TokenTarget, steps: list[dict]) -> dict:
+    """meta.json's ``target``: the budget, whether the shards taken meet it (when not, every input
+    was taken), and every step."""
     need = target.train_tokens
     have = steps[-1]["train_tokens"] if steps else 0
     return {**target.as_dict(), "train_tokens_needed": need, "met": have >= need, "short_by": max(0, need - have),
-            "shards": len(steps), "shards_available": available, "epochs_planned": target.tokens / have if have else None,
+            "shards": len(steps), "epochs_planned": target.tokens / have if have else None,
             "steps": steps}
