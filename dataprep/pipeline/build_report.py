@@ -32,7 +32,7 @@ def target_md(meta: dict) -> list[str]:
              f"{t['train_tokens_needed']:,} tokens.", ""]
     if t["met"]:
         lines += [f"Met with the first {t['shards']} input file(s): train {meta['train_tokens']:,} tokens, effective "
-                  f"(train + val) {effective:,}; the run repeats its train split {t['epochs_planned']:.2f} times."]
+                  f"(train + val) {effective:,}; the run sees its train split {t['epochs_planned']:.2f} times."]
     else:
         lines += [f"**Not met**: all {t['shards']} input file(s) give a train split of {meta['train_tokens']:,} tokens, "
                   f"{t['short_by']:,} ({t['short_by'] / t['train_tokens_needed']:.1%}) short; effective (train + val) "

@@ -103,7 +103,7 @@ def _flat(options: dict) -> dict:
 
 
 def _shown(value) -> str:
-    return "not set" if value is None else str(value).lower() if isinstance(value, bool) else f"{value}"
+    return "none" if value is None else str(value).lower() if isinstance(value, bool) else f"{value}"
 
 
 @dataclass
