@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 
 from dataprep.errors import DataprepError, printable
 from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from
@@ -56,6 +57,29 @@ def plan_from_args(args):
     return Plan.from_run(params, args.batch_size, args.grad_accum, args.block_size, args.iters)
 
 
+# The rule options estimate and build share, and how each is written back on a command line.
+RULE_FLAGS = (("min_score", "--min-score"), ("min_language_score", "--min-language-score"),
+              ("min_tokens", "--min-tokens"), ("threshold", "--threshold"), ("num_perm", "--num-perm"),
+              ("ngram", "--ngram"), ("boilerplate_min_docs", "--boilerplate-min-docs"),
+              ("val_fraction", "--val-fraction"), ("text_column", "--text-column"))
+
+
+def build_command(args, plan: dict) -> str:
+    """The ``dataprep build`` that meets the plan: the same inputs and rules, taking files in order until
+    the train split holds the tokens the run sees (``--tokens``, at most one epoch)."""
+    tokens = args.tokens or f"{plan['tokens_seen']:.0f}"
+    argv = ["dataprep", "build", "--input", *args.paths, "--out", f"build-{tokens}", "--tokens", tokens]
+    for name, flag in RULE_FLAGS:
+        if getattr(args, name) is not None:
+            argv += [flag, f"{getattr(args, name)}"]
+    for name, flag in (("no_score_filter", "--no-score-filter"), ("strip_boilerplate", "--strip-boilerplate")):
+        if getattr(args, name):
+            argv.append(flag)
+    if args.tokenizer != "tiktoken":
+        argv += ["--tokenizer", args.tokenizer]
+    return shlex.join(argv)
+
+
 def run_estimate(args) -> int:
     from dataprep.pipeline.estimate import EstimateOptions, estimate
 
@@ -70,6 +94,8 @@ def run_estimate(args) -> int:
         plan=plan_from_args(args),
     )
     report = estimate(args.paths, opts, progress=False if args.json else None)
+    if "plan" in report:
+        report["plan"]["build_command"] = build_command(args, report["plan"])
     if args.plot:
         from dataprep.plots import plot_estimate
 
