@@ -116,6 +116,12 @@ def run_build(args) -> int:
         if stats.get("up_to_date"):
             print(printable(f"{args.out} is up to date: it already holds this build (same inputs and options); "
                             "nothing was redone\n", lines=True))
+        elif "grown_from" in stats:
+            had, now = stats["grown_from"], len(meta["sources"])
+            held = (f"the first {had} of these {now} input files with the same options: only the others were scanned"
+                    if had < now else f"{had} input files, these {now} first, with the same options: nothing was scanned")
+            print(printable(f"{args.out} held a build of {held}, and its bins gave the tokens of the documents it had "
+                            "written\n", lines=True))
         print(printable(Store(args.out).read_bytes("report.md").decode(), lines=True))
     short = (meta.get("target") or {}).get("short_by")
     if short:

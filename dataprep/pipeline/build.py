@@ -218,7 +218,11 @@ def build(
                 od.outputs.write_bytes("report.md", report_md(meta).encode())
             _prune_state(od.state, scan_dirs(len(meta["sources"]), len(meta["val_sources"])))
             return meta
-        old = load_old_build(store, od.state, store.read_json("meta.json")) if status == "grow" else None
+        old = None
+        if status == "grow":
+            old_meta = store.read_json("meta.json")
+            old = load_old_build(store, od.state, old_meta)
+            clock.stats["grown_from"] = len(old_meta["sources"])
         runner = make_engine(engine, workers, ray_address)
         try:
             job = Job(od, val_sources, val_ids, opts, enc, runner, progress, old, val_bin)
