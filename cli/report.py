@@ -77,8 +77,6 @@ def render_estimate(r: dict) -> str:
         )
         out.append("  build it (files taken in order until the train split holds the tokens seen):")
         out.append(f"    {p['build_command']}")
-        if p["shards_for_1_epoch"] > p["shards_in_input"]:
-            out.append(f"  these {p['shards_in_input']} file(s) fall short: add about "
-                       f"{p['shards_for_1_epoch'] - p['shards_in_input']:,} more to --input (the build says by how much "
-                       "it falls short), or add --epochs 4 to repeat each token up to 4 times")
+        if p.get("build_note"):
+            out.append(f"  ({p['build_note']})")
     return "\n".join(out)

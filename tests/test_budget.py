@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
+from pathlib import Path
 
 import pytest
 from hubserver import FakeHub
@@ -177,20 +178,32 @@ def test_a_hub_build_needs_shards_or_tokens(capsys, tmp_path, monkeypatch):
     assert code == 2 and "--shards N" in err and "--tokens T" in err
 
 
-def test_estimate_prints_the_build_command_that_meets_its_plan(shards, capsys, tmp_path, monkeypatch):
+@pytest.mark.parametrize("estimated,need", [(2, 0), (1, 3)])
+def test_estimate_prints_the_build_command_that_meets_its_plan(shards, steps, capsys, tmp_path, monkeypatch,
+                                                               estimated, need):
+    """Its inputs are those estimated, or their directory when they fall short of the plan."""
     monkeypatch.chdir(tmp_path)
-    argv = ["estimate", *shards[:2], "--params", "1M", "--tokens", "250K", "--min-tokens", "3", "--no-score-filter",
-            "--val-fraction", "0.05"]
+    budget = steps[need]["train_tokens"] // (2 if need == 0 else 1)
+    argv = ["estimate", *shards[:estimated], "--params", "1M", "--tokens", str(budget), "--min-tokens", "3",
+            "--no-score-filter", "--val-fraction", "0.05"]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert main([*argv, "--json"]) == 0
-    command = json.loads(capsys.readouterr().out)["plan"]["build_command"]
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    command = plan["build_command"]
     assert f"    {command}\n" in printed
     words = shlex.split(command)
-    assert words[:3] == ["dataprep", "build", "--input"] and words[3:5] == shards[:2]
-    for option in (["--tokens", "250K"], ["--min-tokens", "3"], ["--val-fraction", "0.05"], ["--no-score-filter"]):
+    assert words[:3] == ["dataprep", "build", "--input"]
+    if need == 0:
+        assert words[3:5] == shards[:2] and words[5] == "--out" and plan["build_note"] is None
+    else:
+        assert words[3:5] == [str(Path(shards[0]).parent), "--out"]
+        assert "directory of the file(s) estimated: its 6 parquet files" in plan["build_note"] in printed
+    for option in (["--tokens", str(budget)], ["--min-tokens", "3"], ["--val-fraction", "0.05"], ["--no-score-filter"]):
         assert " ".join(option) in command
     assert main([*words[1:], "--workers", "1", "--json"]) == 0  # pasted as printed
     meta = json.loads(capsys.readouterr().out)
-    assert meta["target"]["tokens"] == 250e3 and meta["options"]["min_tokens"] == 3
-    assert meta["options"]["min_score"] is None and meta["options"]["val_fraction"] == 0.05
+    assert meta["target"]["tokens"] == budget and meta["target"]["met"]
+    assert len(meta["sources"]) == need + 1
+    assert meta["options"]["min_tokens"] == 3 and meta["options"]["min_score"] is None
+    assert meta["options"]["val_fraction"] == 0.05
