@@ -25,6 +25,7 @@ workers on several machines can share it.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
@@ -340,7 +341,7 @@ def _run_to_target(job: Job, feed: Inputs, target: TokenTarget, clock: Clock) ->
     tables: dict = {}  # each shard's scan, loaded once
     memo: dict = {}  # documents tokenized again, kept while their stripped lines stay the same
     scanned = 0
-    bar = Progress("build: shards", len(feed), job.progress, unit="shards")
+    say = Progress("build: shards", len(feed), job.progress).enabled  # a line per shard, on a terminal
     while len(sources) < len(feed):
         k = len(sources)
         if k == scanned:
@@ -348,7 +349,7 @@ def _run_to_target(job: Job, feed: Inputs, target: TokenTarget, clock: Clock) ->
             dirs = scan_dirs(more[-1] + 1, 0)[k:] + (scan_dirs(0, n_val) if k == 0 else [])
             srcs = [feed.source(i) for i in more] + (job.val_sources if k == 0 else [])
             ids = [feed.identity(i) for i in more] + (job.val_ids if k == 0 else [])
-            scan_all(srcs, ids, dirs, [d not in covered for d in dirs], od.state, od.work, opts, job.engine, False)
+            scan_all(srcs, ids, dirs, [d not in covered for d in dirs], od.state, od.work, opts, job.engine, job.progress)
             scanned = more[-1] + 1
         sources.append(feed.source(k))
         corpus = load_scanned(od.state, scan_dirs(k + 1, n_val), k + 1, tables)
@@ -357,10 +358,13 @@ def _run_to_target(job: Job, feed: Inputs, target: TokenTarget, clock: Clock) ->
         mine = corpus.shard == k
         steps.append(budget.step(sources[k].path, int(corpus.tokens[mine].sum() + mine.sum()), decisions.split,
                                  np.where(decisions.kept, tokens.lengths + 1, 0), steps[-1] if steps else None))
-        bar.update(1, sources[k].size)
+        if say:
+            s = steps[-1]
+            print(f"build: {s['shard']} of {len(feed)} shards: train split {s['train_tokens']:,} of the "
+                  f"{target.train_tokens:,} tokens needed; this shard added {s['added']:,} effective tokens, "
+                  f"{s['added_share']:.1%} of its own", file=sys.stderr)
         if steps[-1]["train_tokens"] >= target.train_tokens:
             break
-    bar.done()
     clock.lap("scan")
     return _write(job, sources, corpus, decisions, tokens, val_info, budget.section(target, steps))
 

@@ -20,11 +20,10 @@ def _duration(seconds: float) -> str:
 
 
 class Progress:
-    def __init__(self, label: str, total_rows: int, enabled: bool | None = None, stream=None, unit: str = "rows"):
+    def __init__(self, label: str, total_rows: int, enabled: bool | None = None, stream=None):
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self.label = label
-        self.unit = unit
         self.total = total_rows
         self.rows = 0
         self.bytes = 0
@@ -47,8 +46,8 @@ class Progress:
         eta = (self.total - self.rows) / rate if rate > 0 else 0.0
         pct = 100.0 * self.rows / self.total if self.total else 100.0
         return (
-            f"{self.label}: {self.rows:,}/{self.total:,} {self.unit} ({pct:.0f}%)  "
-            f"{rate:,.{0 if rate >= 10 else 2}f} {self.unit}/s  {mbps:.1f} MB/s  ETA {_duration(eta)}"
+            f"{self.label}: {self.rows:,}/{self.total:,} rows ({pct:.0f}%)  "
+            f"{rate:,.0f} rows/s  {mbps:.1f} MB/s  ETA {_duration(eta)}"
         )
 
     def done(self) -> None:
