@@ -162,9 +162,9 @@ def build(
     ``shards`` takes the first N inputs; ``target`` instead takes as few of them, in order, as give
     a train split of ``target.train_tokens`` (``budget.py``), at most ``shards``. When ``out``
     holds a finished build of fewer (or more) of the same inputs with the same options, it grows
-    into this one (``grow.py``). ``stats``, when given, receives wall seconds per stage and the
-    bytes of deduplication state kept per document (for benchmarks; not in meta.json, which must
-    not change from run to run).
+    into this one (``grow.py``). ``stats``, when given, receives wall seconds per stage, the bytes
+    of deduplication state kept per document (for benchmarks), and ``up_to_date`` or ``grown_from``
+    (the input count of the build replaced); never in meta.json, which must not change from run to run.
     """
     clock = Clock({} if stats is None else stats)
     feed = Inputs(inputs, out, shards, opts.text_column)
@@ -179,39 +179,15 @@ def build(
         _check_val_bin_outside(opts.val_bin, out)
         if is_url(opts.val_bin) or os.path.isfile(opts.val_bin):
             val_bin = input_identity(opts.val_bin)
-    options = opts.as_dict()
+    val_ids = [input_identity(s.path) for s in val_sources]
     if target is None:
         sources, identities = feed.first(len(feed), progress)
-        val_ids = [input_identity(s.path) for s in val_sources]
-        plan = plan_of(identities + val_ids, len(sources), val_bin, options, None)
-        print_, current = fingerprint(plan), None
-
-        def plan_for(n: int) -> dict:
-            return plan
-    else:
-        val_ids = [input_identity(s.path) for s in val_sources]
-
-        def plan_for(n: int) -> dict:
-            ids = [feed.identity(i) for i in range(n)]
-            return plan_of(ids + val_ids, n, val_bin, options, target.as_dict())
-
-        # What is asked, not yet what it takes: the shards are known once the build has decided.
-        print_ = fingerprint({**plan_of(val_ids, 0, val_bin, options, target.as_dict()), "request": feed.description(),
-                              "shards": len(feed)})
-
-        def current(meta: dict) -> bool:
-            """The finished build already is this one: the same target, met, or with every input taken."""
-            taken = meta.get("target") or {}
-            n = len(meta.get("sources") or [])
-            if {k: taken.get(k) for k in ("tokens", "epochs")} != target.as_dict() or n > len(feed):
-                return False
-            return (taken.get("met") or n == len(feed)) and fingerprint(plan_for(n)) == meta.get("fingerprint")
-
+    asked = Request(feed, val_ids, val_bin, opts.as_dict(), target)
     with OutputDir(store, PRODUCED, DERIVED) as od:
         def grows(meta: dict) -> str | None:
-            return growth_problem(meta, od.state, plan_for(min(len(meta.get("sources") or []), len(feed))))
+            return growth_problem(meta, od.state, asked.plan(min(len(meta.get("sources") or []), len(feed))))
 
-        status = od.prepare(print_, overwrite, current, grows)
+        status = od.prepare(asked.fingerprint(), overwrite, asked.current if target else None, grows)
         if status == "done":
             clock.stats["up_to_date"] = True
             meta = store.read_json("meta.json")
@@ -239,6 +215,39 @@ def build(
             runner.close()
         clock.lap("write")
         return meta
+
+
+@dataclass
+class Request:
+    """What a build is asked for. Without a target, the plan of its inputs (``grow.plan_of``); with
+    one, the shards are known only once the build has decided, so the request itself is what a
+    killed run's work is kept under."""
+
+    feed: Inputs
+    val_ids: list[tuple]
+    val_bin: tuple | None
+    options: dict
+    target: TokenTarget | None
+
+    def plan(self, n: int) -> dict:
+        """The plan of a build of the first ``n`` inputs."""
+        ids = [self.feed.identity(i) for i in range(n)]
+        return plan_of(ids + self.val_ids, n, self.val_bin, self.options, self.target and self.target.as_dict())
+
+    def fingerprint(self) -> str:
+        if self.target is None:
+            return fingerprint(self.plan(len(self.feed)))
+        return fingerprint({**plan_of(self.val_ids, 0, self.val_bin, self.options, self.target.as_dict()),
+                            "request": self.feed.description(), "shards": len(self.feed)})
+
+    def current(self, meta: dict) -> bool:
+        """The finished build ``meta`` is what this target asks: the same target, met, or short with every
+        input taken, of inputs that are these ones first."""
+        taken = meta.get("target") or {}
+        n = len(meta.get("sources") or [])
+        if {k: taken.get(k) for k in ("tokens", "epochs")} != self.target.as_dict() or n > len(self.feed):
+            return False
+        return bool(taken.get("met") or n == len(self.feed)) and fingerprint(self.plan(n)) == meta.get("fingerprint")
 
 
 def _identity(path: str) -> str:
