@@ -321,9 +321,10 @@ class OutputDir:
         for name in self.store.names():
             if self._own_temp(name):
                 self.store.remove(name)
-        if self.store.local and WORK in self.ledger.files and self.work.exists():
-            for stale in self.work.local_path().rglob(".*.tmp-*"):  # all of .work is ours
-                stale.unlink()
+        for mine in (self.work, self.state):  # all of .work and .state is ours
+            if self.store.local and mine.root.rsplit("/", 1)[-1] in self.ledger.files and mine.exists():
+                for stale in mine.local_path().rglob(".*.tmp-*"):
+                    stale.unlink()
 
     def clear(self) -> None:
         """``--overwrite``: remove what dataprep wrote and the files this build will write anew."""
