@@ -252,3 +252,19 @@ def test_a_library_caller_gets_the_same_refusal(corpus, tmp_path):
         build(files[:3], out, BuildOptions(min_score=None, min_tokens=3), workers=1, progress=False)
     assert np.fromfile(out / "train.bin", dtype=np.uint16).size == json.loads((out / "meta.json").read_text())[
         "train_tokens"]
+
+
+def test_a_val_floor_that_lapses_gives_dropped_documents_back_and_they_are_tokenized_again(tmp_path, counted):
+    # One shard: --val-fraction 0.08 gives fewer val documents than the floor, which takes more. Four:
+    # the fraction gives enough, the floor lapses, and documents it had taken into val, some dropped
+    # there as val-contamination, are train candidates again: the old bins never held their tokens.
+    truth = generate(tmp_path / "in", SynthConfig(docs=400, shards=4, seed=5, pool=1200, mean_words=80))
+    opts = BuildOptions(min_score=None, val_fraction=0.08)
+    out = tmp_path / "grown"
+    assert build(truth.files[:1], out, opts, workers=1, progress=False)["val_floor"] is not None
+    counted["tokenized"] = 0
+    assert build(truth.files, out, opts, workers=1, progress=False)["val_floor"] is None
+    assert counted["tokenized"] > 0
+    fresh = tmp_path / "fresh"
+    build(truth.files, fresh, opts, workers=1, progress=False)
+    same_bytes(out, fresh)
