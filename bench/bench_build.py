@@ -11,6 +11,9 @@ tree's resident sets, sampled every 0.1 s):
   dataprep  dataprep build --no-score-filter (exact + near dedup across all shards)
   dataprep-riptoken  the same with --tokenizer riptoken (identical bins, faster tokenizer)
   dataprep-ray  the same with --engine ray on a local Ray instance (Ray's start-up included)
+  dataprep-add1  the last shard added to a build of the others (a growth): its seconds are the growth's
+            alone; the build of the others, and a build of the added shard by itself (whose scan is
+            "that shard's scan"), run first in the same process (so its peak RSS is theirs too)
   dataprep@REF  dataprep build as it was at git commit REF (exported to bench/out/src-REF)
 Needs `pip install datasets` for the nanogpt variant (a benchmark-only dependency).
 Rounds run every variant once, in alternating order, so load on a shared machine falls on all
@@ -139,12 +142,31 @@ def run_dataprep(files: list[str], out: Path, workers: int, backend: str = "tikt
             "near_removed": removed["near-dup"], **stats}
 
 
+def run_dataprep_add1(files: list[str], out: Path, workers: int) -> dict:
+    from dataprep.pipeline.build import BuildOptions, build
+
+    opts = BuildOptions(min_score=None)
+    alone: dict = {}
+    build(files[-1:], out / "alone", opts, workers=workers, progress=False, stats=alone)
+    build(files[:-1], out / "build", opts, workers=workers, progress=False)
+    stats: dict = {}
+    t0 = time.perf_counter()
+    meta = build(files, out / "build", opts, workers=workers, progress=False, stats=stats)
+    seconds = time.perf_counter() - t0
+    state = sum(p.stat().st_size for p in (out / "build" / ".state").rglob("*") if p.is_file())
+    removed = {r["stage"]: r["docs"] for r in meta["waterfall"]}
+    return {"tokens": meta["train_tokens"] + meta["val_tokens"], "exact_removed": removed["exact-dup"],
+            "near_removed": removed["near-dup"], **stats, "seconds": seconds,
+            "shard_scan_seconds": alone["scan_seconds"], "state_bytes_per_doc": state / removed["input"]}
+
+
 VARIANTS = {
     "llmc": run_llmc,
     "nanogpt": run_nanogpt,
     "dataprep": run_dataprep,
     "dataprep-riptoken": lambda files, out, workers: run_dataprep(files, out, workers, "riptoken"),
     "dataprep-ray": lambda files, out, workers: run_dataprep(files, out, workers, engine="ray"),
+    "dataprep-add1": run_dataprep_add1,
 }
 
 
@@ -209,7 +231,7 @@ def main() -> None:
         keep_freed_memory()
         t0 = time.perf_counter()
         result = VARIANTS[variant](args.files, Path(args.out), args.workers)
-        result["seconds"] = time.perf_counter() - t0
+        result.setdefault("seconds", time.perf_counter() - t0)  # add1 times its growth alone
         print(json.dumps(result))
         return
     OUT.mkdir(exist_ok=True)
@@ -238,13 +260,28 @@ def main() -> None:
         ratio = statistics.median(r[v]["seconds"] / r["llmc"]["seconds"] for r in runs) if "llmc" in variants else None
         rss = statistics.median(r[v]["peak_rss_mb"] for r in runs)
         print(f"| {v} | {median[v]:.1f} | {'-' if ratio is None else f'{ratio:.2f}'} | {runs[0][v]['tokens']:,} | {rss:.0f} |")
-    for name in (v for v in variants if v.startswith("dataprep")):
+    for name in (v for v in variants if v.startswith("dataprep") and v != "dataprep-add1"):
         stage = {k: statistics.median(r[name][k] for r in runs) for k in ("scan_seconds", "decide_seconds", "write_seconds")}
         r = runs[0][name]
         print(f"\n{name} stages (medians): scan {stage['scan_seconds']:.1f} s, decide {stage['decide_seconds']:.1f} s, "
               f"write {stage['write_seconds']:.1f} s; dedup state {r['dedup_state_bytes_per_doc']:.0f} bytes/document; "
               f"removed {r['exact_removed']:,} exact and {r['near_removed']:,} near duplicates; "
               f"scan {text_mb / stage['scan_seconds'] / args.workers:.1f} MB of text per core-second")
+    if "dataprep-add1" in variants:
+        add = {k: statistics.median(r["dataprep-add1"][k] for r in runs)
+               for k in ("seconds", "scan_seconds", "decide_seconds", "write_seconds", "shard_scan_seconds")}
+        # The goal compares the growth with that shard's scan and the decide and write stages of a build
+        # of all the shards (the dataprep variant's, when it ran; else the growth's own).
+        ref = "dataprep" if "dataprep" in variants else "dataprep-add1"
+        decide = statistics.median(r[ref]["decide_seconds"] for r in runs)
+        write = statistics.median(r[ref]["write_seconds"] for r in runs)
+        bound = 1.3 * add["shard_scan_seconds"] + decide + write
+        print(f"\ndataprep-add1 (medians): adding shard {args.shards} to a build of {args.shards - 1} took "
+              f"{add['seconds']:.1f} s (scan {add['scan_seconds']:.1f}, decide {add['decide_seconds']:.1f}, write "
+              f"{add['write_seconds']:.1f}); that shard's scan alone {add['shard_scan_seconds']:.1f} s; {ref}'s decide "
+              f"{decide:.1f} s and write {write:.1f} s; goal 1.3 x scan + decide + write = {bound:.1f} s: "
+              f"growth / goal = {add['seconds'] / bound:.2f}; state kept in .state: "
+              f"{runs[0]['dataprep-add1']['state_bytes_per_doc']:.0f} bytes/document")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def measure(n: int, shards: int, work_dir: str) -> dict:
     work = Store(work_dir)
     dirs = [f"scan/{i:05d}" for i in range(shards)]
     t0 = time.perf_counter()
-    results = [band_edges(job) for job in band_jobs(work, dirs, BANDS, n, False)]
+    results = [band_edges(job) for job in band_jobs(work, work, dirs, BANDS, n, False)]
     t1 = time.perf_counter()
     edges = sum(r["count"] for r in results)
     labels = components(work, n, [r["edges"] for r in results], edges, LocalEngine(1))

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 from dataprep.errors import DataprepError, printable
+from dataprep.pipeline.budget import TokenTarget
 from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from
+
+TARGET_EPOCHS = TokenTarget.__dataclass_fields__["epochs"].default
 
 DEFAULT_DATASET = "HuggingFaceFW/fineweb-edu"
 DEFAULT_SUBSET = "sample/100BT"
-SIZE_OPTIONS = "--shards N (its first N files)"  # the ways to say how much of a hub dataset to build
+# The ways to say how much of a hub dataset to build.
+SIZE_OPTIONS = "--shards N (its first N files) or --tokens T (as many files as a training budget needs)"
 
 
 def add_build(sub) -> None:
@@ -24,7 +29,13 @@ def add_build(sub) -> None:
     src.add_argument("--input", nargs="+", metavar="PATH", help="parquet files, directories or globs")
     src.add_argument("--dataset", help=f"Hugging Face dataset (default when no --input: {DEFAULT_DATASET})")
     src.add_argument("--subset", help=f"folder inside the dataset (default: {DEFAULT_SUBSET})")
-    src.add_argument("--shards", type=int, help="take the first N files (sorted); required with --dataset")
+    src.add_argument("--shards", type=int, help="take the first N files (sorted); with --dataset, this or --tokens "
+                     "is required")
+    src.add_argument("--tokens", metavar="T",
+                     help="a training budget, e.g. 7.3B: take files in order until the deduplicated, filtered train "
+                          "split holds T / --epochs tokens (at most --shards files)")
+    src.add_argument("--epochs", type=float,
+                     help=f"times the run may repeat its train split, with --tokens (default {TARGET_EPOCHS:g})")
     src.add_argument("--text-column", help="column holding the text (default: text)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     add_rule_options(p)
@@ -44,27 +55,36 @@ def add_build(sub) -> None:
     p.set_defaults(run=run_build)
 
 
-def _inputs(args) -> list[str]:
+def _inputs(args):
+    """Local paths as given, or a hub dataset's files: fetched now (--shards), or one at a time (--tokens)."""
     if args.input and args.dataset:
         raise DataprepError("give --input or --dataset, not both")
     if args.input:
         return args.input
-    if args.shards is None:  # the default subset alone is hundreds of GB: never fetched by omission
-        dataset = args.dataset or DEFAULT_DATASET
-        subset = DEFAULT_SUBSET if args.subset is None else args.subset
+    dataset = args.dataset or DEFAULT_DATASET
+    subset = DEFAULT_SUBSET if args.subset is None else args.subset
+    if args.shards is None and args.tokens is None:  # the default subset alone is hundreds of GB: never fetched by omission
         raise DataprepError(
             f"a build from the hub needs a size, {SIZE_OPTIONS}: without one all of {dataset}"
             f"{'/' + subset if subset else ''} would be downloaded"
         )
-    from dataprep.io.hub import fetch_shards
+    from dataprep.io.hub import HubShards, fetch_shards
 
-    paths = fetch_shards(
-        dataset=args.dataset or DEFAULT_DATASET,
-        subset=DEFAULT_SUBSET if args.subset is None else args.subset,
-        shards=args.shards,
-        progress=False if args.json else None,
-    )
-    return [str(p) for p in paths]
+    progress = False if args.json else None
+    if args.tokens is not None:
+        return HubShards(dataset, subset, progress=progress, wanted=args.shards)
+    return [str(p) for p in fetch_shards(dataset=dataset, subset=subset, shards=args.shards, progress=progress)]
+
+
+def _target(args) -> TokenTarget | None:
+    from dataprep.pipeline.plan import parse_count
+
+    if args.tokens is None:
+        if args.epochs is not None:
+            raise DataprepError("--epochs needs --tokens (the budget it divides)")
+        return None
+    extra = {} if args.epochs is None else {"epochs": args.epochs}
+    return TokenTarget(tokens=parse_count(args.tokens, "--tokens"), **extra)
 
 
 def run_build(args) -> int:
@@ -81,11 +101,13 @@ def run_build(args) -> int:
         text_column=args.text_column,
         formats=("nanogpt", "llmc") if args.format == "llmc" else ("nanogpt",),
     )
+    target = _target(args)
     inputs = _inputs(args)
-    shards = args.shards if args.input else None  # the hub fetch already took the first N
+    shards = args.shards if args.input or target else None  # a hub fetch without --tokens already took the first N
     stats: dict = {}
     meta = build(inputs, args.out, opts, shards=shards, workers=args.workers, overwrite=args.overwrite,
-                 progress=False if args.json else None, stats=stats, engine=args.engine, ray_address=args.ray_address)
+                 progress=False if args.json else None, stats=stats, engine=args.engine, ray_address=args.ray_address,
+                 target=target)
     if args.json:
         print(json.dumps(meta, indent=2))
     else:
@@ -94,5 +116,18 @@ def run_build(args) -> int:
         if stats.get("up_to_date"):
             print(printable(f"{args.out} is up to date: it already holds this build (same inputs and options); "
                             "nothing was redone\n", lines=True))
+        elif "grown_from" in stats:
+            had, now = stats["grown_from"], len(meta["sources"])
+            held = (f"the first {had} of these {now} input files with the same options: only the others were scanned"
+                    if had < now else f"{had} input files, these {now} first, with the same options: nothing was scanned")
+            print(printable(f"{args.out} held a build of {held}, and its bins gave the tokens of the documents it had "
+                            "written\n", lines=True))
         print(printable(Store(args.out).read_bytes("report.md").decode(), lines=True))
+    short = (meta.get("target") or {}).get("short_by")
+    if short:
+        t = meta["target"]
+        print(printable(f"dataprep: warning: the {t['shards']} input file(s) give a train split of "
+                        f"{meta['train_tokens']:,} tokens, {short:,} short of the {t['train_tokens_needed']:,} that "
+                        f"--tokens {args.tokens} --epochs {t['epochs']:g} needs; the build is complete with what there "
+                        "is: add input files and rerun the same command to grow it"), file=sys.stderr)
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 
 from dataprep.errors import DataprepError, printable
 from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from
@@ -56,6 +57,51 @@ def plan_from_args(args):
     return Plan.from_run(params, args.batch_size, args.grad_accum, args.block_size, args.iters)
 
 
+# The rule options estimate and build share, and how each is written back on a command line.
+RULE_FLAGS = (("min_score", "--min-score"), ("min_language_score", "--min-language-score"),
+              ("min_tokens", "--min-tokens"), ("threshold", "--threshold"), ("num_perm", "--num-perm"),
+              ("ngram", "--ngram"), ("boilerplate_min_docs", "--boilerplate-min-docs"),
+              ("val_fraction", "--val-fraction"), ("text_column", "--text-column"))
+
+
+def build_command(args, plan: dict) -> tuple[str, str | None]:
+    """The ``dataprep build`` that meets the plan: the same rules, taking files in order until the train
+    split holds the tokens the run sees (``--tokens``, at most one epoch); and a note on its inputs.
+
+    Its inputs are those estimated, unless they fall short of the plan and are files of one directory
+    that holds more: then that directory (a shard is usually estimated alone, out of many).
+    """
+    inputs, note = list(args.paths), None
+    if plan["shards_for_1_epoch"] > plan["shards_in_input"]:
+        home = {os.path.dirname(p) or "." for p in args.paths}
+        more = _parquet_files(next(iter(home))) if len(home) == 1 and all(os.path.isfile(p) for p in args.paths) else 0
+        if more > len(args.paths):
+            inputs = [next(iter(home))]
+            note = (f"--input is the directory of the file(s) estimated: its {more:,} parquet files are taken in sorted "
+                    "order as long as the budget needs more")
+        else:
+            note = (f"these {len(args.paths)} input(s) fall short: add about "
+                    f"{plan['shards_for_1_epoch'] - plan['shards_in_input']:,} more files like them to --input (the "
+                    "build says by how much it falls short), or add --epochs 4 to repeat each token up to 4 times")
+    tokens = args.tokens or f"{plan['tokens_seen']:.0f}"
+    argv = ["dataprep", "build", "--input", *inputs, "--out", f"build-{tokens}", "--tokens", tokens]
+    for name, flag in RULE_FLAGS:
+        if getattr(args, name) is not None:
+            argv += [flag, f"{getattr(args, name)}"]
+    for name, flag in (("no_score_filter", "--no-score-filter"), ("strip_boilerplate", "--strip-boilerplate")):
+        if getattr(args, name):
+            argv.append(flag)
+    if args.tokenizer != "tiktoken":
+        argv += ["--tokenizer", args.tokenizer]
+    return shlex.join(argv), note
+
+
+def _parquet_files(directory: str) -> int:
+    from pathlib import Path
+
+    return sum(1 for p in Path(directory).rglob("*.parquet") if p.is_file())
+
+
 def run_estimate(args) -> int:
     from dataprep.pipeline.estimate import EstimateOptions, estimate
 
@@ -70,6 +116,8 @@ def run_estimate(args) -> int:
         plan=plan_from_args(args),
     )
     report = estimate(args.paths, opts, progress=False if args.json else None)
+    if "plan" in report:
+        report["plan"]["build_command"], report["plan"]["build_note"] = build_command(args, report["plan"])
     if args.plot:
         from dataprep.plots import plot_estimate
 

@@ -75,4 +75,8 @@ def render_estimate(r: dict) -> str:
             f"  verdict: {p['shards_for_1_epoch']:,} shards like these to see each token at most once, "
             f"{p['shards_for_4_epochs']:,} for at most 4 epochs (input: {p['shards_in_input']})"
         )
+        out.append("  build it (files taken in order until the train split holds the tokens seen):")
+        out.append(f"    {p['build_command']}")
+        if p.get("build_note"):
+            out.append(f"  ({p['build_note']})")
     return "\n".join(out)

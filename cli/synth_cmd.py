@@ -18,6 +18,9 @@ def add_synth(sub) -> None:
     p.add_argument("--schema", choices=("fineweb-edu", "fineweb", "text"), default="fineweb-edu")
     p.add_argument("--exact-rate", type=float, default=0.05)
     p.add_argument("--near-rate", type=float, default=0.05)
+    p.add_argument("--pool", type=int, help="draw documents from this many distinct ones, with replacement, so later "
+                   "shards repeat more of the earlier ones; a repeat is an exact or near copy in the ratio of the two "
+                   "rates (default: no pool, copies at those rates)")
     p.add_argument("--truth", metavar="FILE.json", help="also write what was planted")
     p.set_defaults(run=run_synth)
 
@@ -27,6 +30,8 @@ def run_synth(args) -> int:
 
     if args.docs < 1 or args.shards < 1:
         raise DataprepError("--docs and --shards must be at least 1")
+    if args.pool is not None and args.pool < 1:
+        raise DataprepError("--pool must be at least 1")
     if not (0 <= args.exact_rate and 0 <= args.near_rate and args.exact_rate + args.near_rate < 1):
         raise DataprepError("--exact-rate and --near-rate must be >= 0 and sum to less than 1")
     cfg = SynthConfig(
@@ -36,6 +41,7 @@ def run_synth(args) -> int:
         schema=args.schema,
         exact_rate=args.exact_rate,
         near_rate=args.near_rate,
+        pool=args.pool,
     )
     truth = generate(args.out, cfg)
     if args.truth:

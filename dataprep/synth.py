@@ -64,6 +64,10 @@ class SynthConfig:
     mean_words: int = 350
     vocab_size: int = 30000
     row_group_size: int = 256
+    # Draw every document from this many distinct ones, with replacement: a document seen before is a
+    # copy (exact or near, in the ratio of the two rates), so each shard repeats more of the earlier
+    # ones, as a crawl does. None: originals and copies at exact_rate and near_rate.
+    pool: int | None = None
 
 
 @dataclass
@@ -199,6 +203,9 @@ def generate(out: str | Path, cfg: SynthConfig) -> SynthTruth:
     _plan_copies(cfg, rng, truth)
     prefix, suffix = _plant_boilerplate(cfg, rng, w, truth)
     scores = np.round(rng.beta(2.0, 2.0, cfg.docs * cfg.shards) * 5.0, 4)
+    if cfg.pool is not None:  # a page crawled again scores as it did: the classifier sees the same text
+        copies = np.flatnonzero(np.array(truth.source) >= 0)
+        scores[copies] = scores[np.array(truth.source)[copies]]
     texts_of = _TextSource(truth, w, rng, prefix, suffix)
     for shard, path in enumerate(_shard_paths(Path(out), cfg.shards)):
         lo, hi = shard * cfg.docs, (shard + 1) * cfg.docs
@@ -228,15 +235,26 @@ def _shard_paths(out: Path, shards: int) -> list[Path]:
 def _plan_copies(cfg: SynthConfig, rng: np.random.Generator, truth: SynthTruth) -> None:
     """Which documents are originals, exact copies or near copies (of which earlier original, at what edit rate)."""
     n_total = cfg.docs * cfg.shards
-    kinds = rng.choice(
-        ["original", "exact", "near"],
-        size=n_total,
-        p=[1 - cfg.exact_rate - cfg.near_rate, cfg.exact_rate, cfg.near_rate],
-    )
-    kinds[0] = "original"
-    originals = np.flatnonzero(kinds == "original")
-    earlier = np.searchsorted(originals, np.arange(n_total))  # originals before each document
-    source = np.where(kinds == "original", -1, originals[(rng.random(n_total) * earlier).astype(np.int64)])
+    if cfg.pool is not None:
+        drawn = rng.integers(0, cfg.pool, n_total)
+        _, first = np.unique(drawn, return_index=True)
+        first_of = np.full(cfg.pool, -1, dtype=np.int64)
+        first_of[drawn[first]] = first
+        source = first_of[drawn]
+        exact_share = cfg.exact_rate / (cfg.exact_rate + cfg.near_rate) if cfg.exact_rate + cfg.near_rate else 1.0
+        kinds = np.where(rng.random(n_total) < exact_share, "exact", "near").astype(object)
+        kinds[source == np.arange(n_total)] = "original"
+        source[kinds == "original"] = -1
+    else:
+        kinds = rng.choice(
+            ["original", "exact", "near"],
+            size=n_total,
+            p=[1 - cfg.exact_rate - cfg.near_rate, cfg.exact_rate, cfg.near_rate],
+        )
+        kinds[0] = "original"
+        originals = np.flatnonzero(kinds == "original")
+        earlier = np.searchsorted(originals, np.arange(n_total))  # originals before each document
+        source = np.where(kinds == "original", -1, originals[(rng.random(n_total) * earlier).astype(np.int64)])
     rates = np.where(kinds == "near", rng.choice(np.array(cfg.near_edit_rates), n_total), 0.0)
     truth.kind = [str(k) for k in kinds]
     truth.source = [int(x) for x in source]

@@ -191,7 +191,7 @@ def test_killed_build_resumes_to_the_same_bytes(shards, built, tmp_path):
            "--no-score-filter", "--val-fraction", "0.05", "--workers", "1", "--json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while not (target / ".work" / "scan" / "00001" / "source.json").exists() and time.time() < deadline:
+    while not (target / ".state" / "scan" / "00001" / "source.json").exists() and time.time() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -266,8 +266,8 @@ def test_riptoken_backend_builds_the_same_bytes(shards, built, tmp_path):
 
 
 def test_strip_boilerplate_writes_exactly_the_stripped_text_tokenizing_only_what_changes(shards, tmp_path, monkeypatch):
+    import dataprep.pipeline.doc_tokens
     import dataprep.pipeline.scan_shards
-    import dataprep.pipeline.write_bins
 
     src, truth, texts = shards
     tokenized = []
@@ -277,7 +277,7 @@ def test_strip_boilerplate_writes_exactly_the_stripped_text_tokenizing_only_what
         return encode_batch(enc, batch, threads)
 
     monkeypatch.setattr(dataprep.pipeline.scan_shards, "encode_batch", counting)  # the scan
-    monkeypatch.setattr(dataprep.pipeline.write_bins, "encode_batch", counting)  # stripped documents
+    monkeypatch.setattr(dataprep.pipeline.doc_tokens, "encode_batch", counting)  # stripped documents
     out = tmp_path / "bp"
     meta = build([str(src)], out, BuildOptions(min_score=None, strip_boilerplate=True, val_fraction=0.05), workers=1,
                  progress=False)

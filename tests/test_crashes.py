@@ -5,8 +5,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -76,6 +78,53 @@ def test_sigkill_at_random_moments_then_rerun_gives_the_same_bytes(corpus, refer
         assert not (out / ".work").exists()
         assert not list(out.rglob(".*.tmp-*"))
     assert finished_before_kill < KILLS  # most kills landed mid-build
+
+
+@pytest.fixture(scope="module")
+def growth(corpus):
+    """A build of the first two shards (where each growth starts), and how long growing it to all four takes."""
+    files = sorted(str(p) for p in (corpus / "in").glob("*.parquet"))
+    base = corpus / "base"
+    subprocess.run(command(corpus, base)[:5] + files[:2] + command(corpus, base)[6:], check=True, capture_output=True)
+    timed = corpus / "growth-timed"
+    shutil.copytree(base, timed)
+    t0 = time.monotonic()
+    subprocess.run(command(corpus, timed), check=True, capture_output=True)
+    return base, time.monotonic() - t0
+
+
+def test_sigkill_during_a_growth_then_rerun_gives_the_one_shot_bytes(corpus, reference, growth):
+    ref, _ = reference
+    base, duration = growth
+    moments = np.random.default_rng(2).uniform(0.0, duration, max(2, KILLS // 2))
+    states = set()
+    for k, moment in enumerate(moments):
+        out = corpus / f"growkill{k}"
+        shutil.copytree(base, out)
+        workers = "2" if k % 2 else "1"
+        proc = subprocess.Popen(command(corpus, out, "--workers", workers), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        time.sleep(moment)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+        # Whenever killed, a meta.json in place describes the bins beside it: the old build's or the new one's.
+        if (out / "meta.json").exists():
+            meta = json.loads((out / "meta.json").read_text())
+            assert (out / "train.bin").stat().st_size == 2 * meta["train_tokens"]
+            assert (out / "val.bin").stat().st_size == 2 * meta["val_tokens"]
+            states.add(len(meta["sources"]))
+        else:
+            assert not (out / "report.md").exists()
+            states.add("mid-swap")
+        rerun = subprocess.run(command(corpus, out, "--workers", workers), capture_output=True, text=True)
+        assert rerun.returncode == 0, rerun.stderr
+        same_bytes(out, ref)
+        assert not (out / ".work").exists()
+        assert not list(out.rglob(".*.tmp-*"))
+    assert 2 in states  # most kills landed before the new outputs were in place
 
 
 def test_disk_full_is_one_line_and_a_rerun_with_space_completes(corpus, reference):
@@ -156,4 +205,4 @@ def test_ids_and_sources_never_become_paths(corpus, reference):
     """Document ids and file names end up in the manifest only; every written name is fixed."""
     ref, _ = reference
     names = {p.name for p in ref.iterdir()}
-    assert names <= {".lock", LEDGER, *OUTPUTS}
+    assert names <= {".lock", LEDGER, ".state", *OUTPUTS}

@@ -63,6 +63,18 @@ def test_ray_engine_gives_the_local_engines_bytes(ray_cluster, shards, local_bui
     same_bytes(tmp_path / "r", local_build)
 
 
+def test_ray_engine_grows_a_build_to_the_local_one_shot_bytes(ray_cluster, shards, local_build, tmp_path):
+    files = [str(f) for f in sorted(shards.glob("*.parquet"))]
+    fresh = tmp_path / "fresh3"
+    build(files[:3], fresh, BuildOptions(**OPTS), workers=1, progress=False)
+    out = tmp_path / "grown"
+    for k in (1, 3, 4):  # three builds, two growth steps, all on Ray
+        build(files[:k], out, BuildOptions(**OPTS), progress=False, engine="ray")
+        if k == 3:
+            same_bytes(out, fresh)
+    same_bytes(out, local_build)
+
+
 def _ray_workers_running(task: str) -> list[int]:
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [int(line.split()[0]) for line in out.splitlines()[1:] if f"ray::{task}" in line]
@@ -101,7 +113,7 @@ def test_ray_build_resumes_after_the_driver_dies(shards, local_build, tmp_path):
            "--no-score-filter", "--val-fraction", "0.05", "--engine", "ray", "--workers", "2", "--json"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 120
-    while not (target / ".work" / "scan" / "00000" / "source.json").exists() and time.time() < deadline:
+    while not (target / ".state" / "scan" / "00000" / "source.json").exists() and time.time() < deadline:
         time.sleep(0.01)
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
     proc.wait()
@@ -146,6 +158,20 @@ def test_inputs_and_outputs_on_s3(s3, shards, local_build, tmp_path):
     assert meta["waterfall"] == local_meta["waterfall"]
     assert not fs.exists(f"{bucket}/out/.work") and not fs.exists(f"{bucket}/out/.lock")
     assert build(*args, workers=1, progress=False) == meta  # the same command again finds the finished build
+
+
+def test_a_build_on_s3_grows_to_the_local_one_shot_bytes(s3, shards, local_build):
+    fs, bucket = s3
+    files = sorted(shards.glob("*.parquet"))
+    for f in files:
+        fs.put_file(str(f), f"{bucket}/in/{f.name}")
+    inputs = [f"s3://{bucket}/in/{f.name}" for f in files]
+    for k in (2, 4):  # the old bins are read back from the bucket, the new ones moved into place there
+        meta = build(inputs[:k], f"s3://{bucket}/out", BuildOptions(**OPTS), workers=1, progress=False)
+    for name in ("train.bin", "val.bin", "val_bands.npy"):
+        assert fs.cat_file(f"{bucket}/out/{name}") == (local_build / name).read_bytes(), name
+    assert meta["waterfall"] == json.loads((local_build / "meta.json").read_text())["waterfall"]
+    assert not fs.exists(f"{bucket}/out/.work") and fs.exists(f"{bucket}/out/.state/scan/00003/source.json")
 
 
 def test_estimate_reads_s3(s3, shards):

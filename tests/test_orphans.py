@@ -77,7 +77,7 @@ def test_workers_die_with_a_killed_main_process_and_write_nothing_after(two_corp
                             start_new_session=True)
     try:
         deadline = time.time() + 60
-        while not (out / ".work" / "scan" / "00000").exists() and time.time() < deadline:
+        while not (out / ".state" / "scan" / "00000").exists() and time.time() < deadline:
             time.sleep(0.01)
         assert proc.poll() is None, "the build ended before a worker started"
         time.sleep(0.2)

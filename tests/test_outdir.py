@@ -112,7 +112,7 @@ def test_overwrite_with_val_bin_inside_out_keeps_that_val_bin(capsys, corpus, re
 
 
 def _interrupted(out, inputs, monkeypatch) -> None:
-    """Leave ``out`` as a build killed after its scans: .work holds every finished shard."""
+    """Leave ``out`` as a build killed after its scans: .state and .work hold every finished shard."""
     def stop(*args, **kwargs):
         raise KeyboardInterrupt
 
@@ -120,7 +120,7 @@ def _interrupted(out, inputs, monkeypatch) -> None:
     with pytest.raises(KeyboardInterrupt):
         dataprep.pipeline.build.build([str(p) for p in inputs], out, OPTS, workers=1, progress=False)
     monkeypatch.undo()
-    assert (out / ".work" / "scan" / "00000" / "source.json").exists()
+    assert (out / ".state" / "scan" / "00000" / "source.json").exists()
 
 
 def _same_size_texts(seed: int) -> list[str]:
@@ -167,8 +167,9 @@ def test_a_scan_of_another_input_is_never_reused(capsys, tmp_path, monkeypatch):
     stray, out = tmp_path / "stray", tmp_path / "out"
     _interrupted(stray, [a], monkeypatch)
     _interrupted(out, [b], monkeypatch)
-    shutil.rmtree(out / ".work" / "scan" / "00000")
-    shutil.copytree(stray / ".work" / "scan" / "00000", out / ".work" / "scan" / "00000")
+    shutil.rmtree(out / ".state" / "scan" / "00000")
+    shutil.copytree(stray / ".state" / "scan" / "00000", out / ".state" / "scan" / "00000")
+    shutil.copy(stray / ".work" / "tokens" / "00000.bin", out / ".work" / "tokens" / "00000.bin")
 
     fresh = tmp_path / "fresh"
     dataprep.pipeline.build.build([str(b)], fresh, OPTS, workers=1, progress=False)

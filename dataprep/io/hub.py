@@ -38,7 +38,7 @@ from huggingface_hub.utils import tqdm as hf_tqdm
 from dataprep.io.storage import file_sha256
 from dataprep.errors import DataprepError
 
-__all__ = ["HubFile", "fetch_shards"]
+__all__ = ["HubFile", "HubShards", "fetch_shards"]
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 8 << 20
@@ -72,40 +72,63 @@ def fetch_shards(
     """
     if shards is not None and shards < 1:
         raise DataprepError(f"shards must be at least 1, got {shards}")
-    # huggingface_hub reads these variables once, at import; read them per call so
-    # that a caller (or a test) setting them later is still obeyed.
-    endpoint = (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
-    offline = constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
-    cache = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache()
-    subset = subset.strip("/")
-    where = f"{dataset}/{subset}" if subset else dataset
-    ctx = _Context(dataset, revision or "main", endpoint, offline, cache)
-
-    api = HfApi(endpoint=endpoint)
-    with _translated(ctx, subset or "the repo root"):
-        # Pin one commit: the listing and every download then agree even if the
-        # branch moves meanwhile, and cached files are served without any request.
-        rev = api.resolve_revision(
-            dataset, repo_type="dataset", revision=revision, cache_dir=cache, local_files_only=offline
-        )
-        if offline:
-            listed = _list_cached(cache, dataset, rev.resolved, subset)
-        else:
-            listed = _list_remote(api, dataset, rev.resolved, subset)
-
-    listed.sort(key=lambda f: f.path)
-    if offline and (not listed or (shards or 0) > len(listed)):
-        wanted = f", {shards} requested" if shards else ""
-        raise DataprepError(
-            f"{where} has {len(listed)} cached parquet files (revision {ctx.revision}){wanted} and "
-            "HF_HUB_OFFLINE=1 forbids downloading; unset HF_HUB_OFFLINE to fetch them"
-        )
-    if not listed:
-        raise DataprepError(f"no parquet files in {where} (revision {ctx.revision})")
+    listed = HubShards(dataset, subset, cache_dir, revision, progress, wanted=shards)
     if shards is not None and shards > len(listed):
-        raise DataprepError(f"{where} has only {len(listed)} parquet files, {shards} requested")
-    bar = _bar_class(progress)
-    return [_fetch(f, rev, ctx, bar) for f in listed[:shards]]
+        raise DataprepError(f"{listed.where} has only {len(listed)} parquet files, {shards} requested")
+    return [listed.fetch(i) for i in range(len(listed) if shards is None else shards)]
+
+
+class HubShards:
+    """The parquet files under a folder of a dataset repo, listed once at one pinned commit (sorted by
+    path) and each downloaded when first fetched: ``build --tokens`` takes them one at a time.
+
+    ``wanted``: how many the caller means to fetch, when it knows (offline, more than the cache
+    holds is refused at once).
+    """
+
+    def __init__(self, dataset: str, subset: str = "", cache_dir: str | os.PathLike | None = None,
+                 revision: str | None = "main", progress: bool | None = None, wanted: int | None = None):
+        # huggingface_hub reads these variables once, at import; read them per call so
+        # that a caller (or a test) setting them later is still obeyed.
+        endpoint = (os.environ.get("HF_ENDPOINT") or constants.ENDPOINT).rstrip("/")
+        offline = constants.is_offline_mode() or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}
+        cache = Path(cache_dir).expanduser() if cache_dir is not None else _default_cache()
+        subset = subset.strip("/")
+        self.where = f"{dataset}/{subset}" if subset else dataset
+        self.ctx = _Context(dataset, revision or "main", endpoint, offline, cache)
+        api = HfApi(endpoint=endpoint)
+        with _translated(self.ctx, subset or "the repo root"):
+            # Pin one commit: the listing and every download then agree even if the
+            # branch moves meanwhile, and cached files are served without any request.
+            self.rev = api.resolve_revision(
+                dataset, repo_type="dataset", revision=revision, cache_dir=cache, local_files_only=offline
+            )
+            if offline:
+                listed = _list_cached(cache, dataset, self.rev.resolved, subset)
+            else:
+                listed = _list_remote(api, dataset, self.rev.resolved, subset)
+        listed.sort(key=lambda f: f.path)
+        if offline and (not listed or (wanted or 0) > len(listed)):
+            asked = f", {wanted} requested" if wanted else ""
+            raise DataprepError(
+                f"{self.where} has {len(listed)} cached parquet files (revision {self.ctx.revision}){asked} and "
+                "HF_HUB_OFFLINE=1 forbids downloading; unset HF_HUB_OFFLINE to fetch them"
+            )
+        if not listed:
+            raise DataprepError(f"no parquet files in {self.where} (revision {self.ctx.revision})")
+        self.files = listed
+        self.bar = _bar_class(progress)
+        self.description = f"hf://datasets/{dataset}@{self.rev.resolved}/{subset}"
+        self._fetched: dict[int, Path] = {}
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def fetch(self, i: int) -> Path:
+        """The ``i``-th file (sorted by path), downloaded into the cache or found there, verified."""
+        if i not in self._fetched:
+            self._fetched[i] = _fetch(self.files[i], self.rev, self.ctx, self.bar)
+        return self._fetched[i]
 
 
 def _list_remote(api: HfApi, dataset: str, commit: str, subset: str) -> list[HubFile]:

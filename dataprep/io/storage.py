@@ -77,6 +77,14 @@ class Store:
     def read_bytes(self, rel: str) -> bytes:
         return self.fs.cat_file(self.path(rel))
 
+    def read_range(self, rel: str, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of a file."""
+        if self.local:
+            with open(self.path(rel), "rb") as f:
+                f.seek(start)
+                return f.read(end - start)
+        return self.fs.cat_file(self.path(rel), start=start, end=end)
+
     def read_json(self, rel: str):
         return json.loads(self.read_bytes(rel))
 

@@ -6,7 +6,13 @@ is no flock, the lock is an object holding the owner's token (best effort:
 two drivers starting in the same instant can both see it free). ``OUT/.work/``
 keeps finished stages under a fingerprint of the inputs and options: a rerun
 of the same command after a kill picks up where it stopped; a different
-command refuses unless ``--overwrite``.
+command refuses unless ``--overwrite``. ``OUT/.state/`` is kept after the
+build: what a later build of more (or fewer) of the same inputs reuses.
+
+Outputs are written to ``OUT/.work/next/`` and moved into place only when all
+of them are complete, ``meta.json`` last (``swap``): the build they replace
+stays whole until then, since a growing build reads its bins. A run killed
+during the move is finished by the next one, whatever its command.
 
 Ownership is proven, not guessed from file names: ``OUT/.dataprep.json`` (the
 ledger) names every file dataprep put there with its size, and for files up to
@@ -29,9 +35,13 @@ import uuid
 from contextlib import contextmanager
 
 from dataprep.errors import DataprepError
+from dataprep.io.atomic import fsync_dir
 from dataprep.io.storage import Store
 
 WORK = ".work"
+STATE = ".state"
+NEXT = "next"  # under WORK: the outputs, staged
+SWAP = "swap.json"  # under WORK: the staged outputs are complete and replace the directory's
 LOCK = ".lock"
 META = "meta.json"
 LEDGER = ".dataprep.json"
@@ -97,7 +107,7 @@ class Ledger:
 
     def intact(self) -> bool:
         """Every recorded file still there, unchanged."""
-        return all(v is None or self.vouches_for(k) for k, v in self.files.items() if k != WORK)
+        return all(v is None or self.vouches_for(k) for k, v in self.files.items() if k not in (WORK, STATE))
 
     def _describe(self, name: str) -> dict:
         size = self.store.fs.size(self.store.path(name))
@@ -122,10 +132,13 @@ class OwnedStore(Store):
 
 
 class OutputDir:
-    def __init__(self, store: Store, produced: tuple[str, ...]):
+    def __init__(self, store: Store, produced: tuple[str, ...], derived: tuple[str, ...] = ()):
         self.store = store
         self.work = store.sub(WORK)
+        self.state = store.sub(STATE)
+        self.staged = self.work.sub(NEXT)
         self.produced = produced  # names (globs) this kind of build writes
+        self.derived = derived  # outputs written from meta.json after it (a report): removed before it
         self.ledger = Ledger(store)
         self.outputs = OwnedStore(store.url)
         self.outputs.ledger = self.ledger
@@ -185,14 +198,23 @@ class OutputDir:
         m = TEMP.fullmatch(name)
         return bool(m) and (m.group(1) in self.ledger.files or m.group(1) == LEDGER)
 
-    def prepare(self, print_: str, overwrite: bool) -> bool:
-        """Check the directory against this build's fingerprint; True when it already holds this build."""
+    def prepare(self, print_: str, overwrite: bool, current=None, grows=None) -> str:
+        """Check the directory against this build (fingerprint ``print_``) and say what to do.
+
+        ``"done"``: it already holds this build (``print_`` is its fingerprint, or ``current(meta)``
+        says so). ``"grow"``: it holds a finished build that ``grows(meta)`` accepts (returns None
+        rather than why not); its outputs stay in place until the new ones replace them, since the
+        new build reads them. ``"new"``: the build starts afresh, whatever of ours was there cleared
+        (only with ``overwrite`` when it was another build).
+        """
         self.ledger.load()
-        if self._complete(print_):
-            self._remove_own_temps()
+        self._remove_own_temps()
+        self.swap()  # a build killed while its outputs were moved into place: that move is finished first
+        meta = self._finished()
+        if meta is not None and (meta.get("fingerprint") == print_ or (current is not None and current(meta))):
             if self.store.exists(WORK):  # killed after meta.json was written, before the work files went
                 self.finish()
-            return True
+            return "done"
         names = [n for n in self.store.names() if n not in (LOCK, LEDGER) and not self._own_temp(n)]
         foreign = [n for n in names if not self.ledger.vouches_for(n)]
         if foreign and not overwrite:
@@ -206,6 +228,15 @@ class OutputDir:
             raise DataprepError(
                 f"{self.store.url} is not empty ({foreign[0]}, ...); choose an empty directory or --overwrite"
             )
+        if meta is not None and grows is not None and not foreign:
+            why = grows(meta)
+            if why is None:
+                if not self._working_on(print_):  # what an abandoned attempt of another command left
+                    self.work.remove()
+                self._start(print_)
+                return "grow"
+            if not overwrite:
+                raise DataprepError(f"{self.store.url} holds a different build ({why}); use --overwrite to replace it")
         different = self._holds_other_build(print_)
         if different and not overwrite:
             raise DataprepError(different)
@@ -214,18 +245,63 @@ class OutputDir:
         if self.store.exists(META):  # ours, of this build, but incomplete: it must not look complete meanwhile
             self.store.remove(META)
             self.ledger.forget([META])
-        self._remove_own_temps()
-        self.ledger.claim(WORK)
-        self.work.write_bytes("fingerprint", (print_ + "\n").encode())
-        return False
+        self._start(print_)
+        return "new"
 
-    def _complete(self, print_: str) -> bool:
+    def _start(self, print_: str) -> None:
+        self.ledger.claim(WORK)
+        self.ledger.claim(STATE)
+        self.work.write_bytes("fingerprint", (print_ + "\n").encode())
+        self.work.remove(SWAP)  # left by a finished swap of another command's build
+        self.staged.remove()  # outputs of a killed run, staged but not all complete
+
+    def _working_on(self, print_: str) -> bool:
+        return self.work.exists("fingerprint") and self.work.read_bytes("fingerprint").decode().strip() == print_
+
+    def _finished(self) -> dict | None:
+        """meta.json of the finished build the directory holds, or None."""
         if not (self.store.exists(META) and self.ledger.vouches_for(META) and self.ledger.intact()):
-            return False
+            return None
         try:
-            return self.store.read_json(META).get("fingerprint") == print_
-        except (OSError, ValueError, AttributeError):
+            meta = self.store.read_json(META)
+        except (OSError, ValueError):
+            return None
+        return meta if isinstance(meta, dict) else None
+
+    def staging_done(self, names: list[str]) -> None:
+        """Every staged output (``names``, meta.json among them) is complete: from now on they replace
+        the directory's outputs, even if this run is killed (the next run finishes the move)."""
+        self.work.write_json(SWAP, {"files": sorted(names)})
+
+    def swap(self) -> bool:
+        """Move complete staged outputs into place: the old report and meta.json go first, so that
+        nothing looks complete meanwhile, then the outputs the new build does not have; meta.json
+        comes last. Each step can be repeated, so a run killed anywhere in here is finished by the next."""
+        if WORK not in self.ledger.files or not self.work.exists(SWAP):
             return False
+        if not self.staged.exists(META):  # moved last: the swap was complete
+            return True
+        names = set(self.work.read_json(SWAP)["files"])
+        for name in [*self.derived, META]:
+            self.store.remove(name)
+            self.ledger.forget([name])
+        stale = [n for n in self.ledger.files if n not in names and n not in (WORK, STATE)]
+        for name in stale:
+            self.store.remove(name)
+        self.ledger.forget(stale)
+        for name in sorted(names - {META}) + [META]:
+            if self.staged.exists(name):
+                self.ledger.claim(name)
+                self._move_in(name)
+                self.ledger.record(name)
+        return True
+
+    def _move_in(self, name: str) -> None:
+        if self.store.local:
+            os.replace(self.staged.path(name), self.store.path(name))
+            fsync_dir(self.store.local_path())
+        else:  # an object store copies the whole object, then deletes the staged one
+            self.store.fs.mv(self.staged.path(name), self.store.path(name))
 
     def _holds_other_build(self, print_: str) -> str | None:
         """Why the directory (all of it ours by now) holds a build other than this one, or None."""
@@ -245,9 +321,10 @@ class OutputDir:
         for name in self.store.names():
             if self._own_temp(name):
                 self.store.remove(name)
-        if self.store.local and WORK in self.ledger.files and self.work.exists():
-            for stale in self.work.local_path().rglob(".*.tmp-*"):  # all of .work is ours
-                stale.unlink()
+        for mine in (self.work, self.state):  # all of .work and .state is ours
+            if self.store.local and mine.root.rsplit("/", 1)[-1] in self.ledger.files and mine.exists():
+                for stale in mine.local_path().rglob(".*.tmp-*"):
+                    stale.unlink()
 
     def clear(self) -> None:
         """``--overwrite``: remove what dataprep wrote and the files this build will write anew."""
@@ -258,6 +335,6 @@ class OutputDir:
         self.ledger.forget(list(self.ledger.files))
 
     def finish(self) -> None:
-        """The build is complete: its work files go."""
+        """The build is complete: its work files go (``.state`` stays)."""
         self.work.remove()
         self.ledger.forget([WORK])

@@ -31,7 +31,8 @@ DOCS_PER_PART = 50_000_000  # hash-space slices per band keep each task below th
 @dataclass(frozen=True)
 class BandJob:
     work: str  # the work directory (a path or URL)
-    shards: tuple[str, ...]  # scan directories, relative to work
+    state: str  # the directory of the scans (a path or URL)
+    shards: tuple[str, ...]  # scan directories, relative to state
     band: int
     part: int
     parts: int
@@ -40,12 +41,12 @@ class BandJob:
 
 def band_edges(job: BandJob) -> dict:
     """Edges for one band slice, written to ``edges/BBBB-PPPP.npy`` as a (2, k) int64 array."""
-    work = Store(job.work)
+    work, state = Store(job.work), Store(job.state)
     active = work.load_array("active.npy", mmap=True)
     first = 0
     hashes, docs = [], []
     for shard in job.shards:
-        band = work.load_array(f"{shard}/bands.npy", mmap=True)[job.band]
+        band = state.load_array(f"{shard}/bands.npy", mmap=True)[job.band]
         ids = np.arange(first, first + len(band), dtype=np.int64)
         keep = active[first : first + len(band)] & (band % np.uint64(job.parts) == job.part)
         hashes.append(np.asarray(band[keep]))
@@ -65,10 +66,11 @@ def band_edges(job: BandJob) -> dict:
     return result
 
 
-def band_jobs(work: Store, shards: list[str], bands: int, n_docs: int, with_val: bool) -> list[BandJob]:
+def band_jobs(work: Store, state: Store, shards: list[str], bands: int, n_docs: int, with_val: bool) -> list[BandJob]:
     parts = max(1, -(-n_docs // DOCS_PER_PART))
     return [
-        BandJob(work.url, tuple(shards), band, part, parts, with_val) for band in range(bands) for part in range(parts)
+        BandJob(work.url, state.url, tuple(shards), band, part, parts, with_val)
+        for band in range(bands) for part in range(parts)
     ]
 
 
@@ -126,11 +128,13 @@ def components(work: Store, n: int, edge_files: list[str], total_edges: int, eng
 class BandsOnShards:
     """Near duplicates across scanned shards, found by band tasks on an engine (build's ``NearDuplicates``).
 
-    The tasks share their inputs and outputs through the work directory: the active documents, the
-    reused val set's bands, and one edge file per task.
+    The tasks read the scans' bands from the state directory and share their inputs and outputs
+    through the work directory: the active documents, the reused val set's bands, and one edge file
+    per task.
     """
 
     work: Store
+    state: Store
     scan_dirs: list[str]
     bands: int
     engine: Engine
@@ -142,7 +146,7 @@ class BandsOnShards:
         if self.val_bands is not None:
             self.work.save_array("val_bands.npy", self.val_bands)
         self.work.remove("edges")
-        jobs = band_jobs(self.work, self.scan_dirs, self.bands, n, self.val_bands is not None)
+        jobs = band_jobs(self.work, self.state, self.scan_dirs, self.bands, n, self.val_bands is not None)
         results = list(self.engine.map(band_edges, jobs))
         cluster = components(self.work, n, [r["edges"] for r in results], sum(r["count"] for r in results), self.engine)
         overlap = np.zeros(n, dtype=bool)

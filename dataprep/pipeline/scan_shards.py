@@ -1,9 +1,11 @@
 """Build, stage 1: scan each shard once, as an engine task, and read back what the scans left.
 
 A scan reads, normalises, hashes (exact digest, MinHash bands, lines) and tokenizes every document
-of one shard; its results go to ``.work/scan/NNNNN/``, the ``source.json`` marker last, naming the
-input it was made from. Nothing here depends on filter or split options, so a rerun with other
-rules reuses every scan.
+of one shard. What deduplication needs (``docs.parquet``, ``bands.npy``, ``lines.npz``) goes to
+``.state/scan/NNNNN/`` (``val-NNNNN`` for a ``--val-from`` file), kept after the build so that a
+later build of more shards scans only those; the tokens go to ``.work/tokens/``, removed with the
+work files, since the bins hold the kept ones. The ``source.json`` marker comes last and names the
+input the scan was made from. Nothing here depends on filter or split options.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ OPTIONAL_COLUMNS = ("score", "int_score", "language_score", "id")
 class ScanJob:
     source: Source
     identity: tuple  # input_identity() of the source, as the driver saw it
+    state: str  # the kept state directory (path or URL)
+    out: str  # this shard's scan directory, relative to state
     work: str  # the work directory (path or URL)
-    out: str  # this shard's scan directory, relative to work
+    tokens: str  # this shard's tokens file, relative to work
     lsh: LSHParams
     encoding: str
     backend: str
@@ -48,15 +52,17 @@ def scan_shard(job: ScanJob) -> dict:
     dtype = bin_dtype(enc.n_vocab)
     minhasher = MinHasher(job.lsh)
     src = job.source
-    work = Store(job.work).sub(job.out)
+    work = Store(job.state).sub(job.out)
     cols: dict[str, list] = {k: [] for k in ("digest", "bands", "has_shingles", "text_bytes", "tokens")}
     extra: dict[str, list] = {k: [] for k in OPTIONAL_COLUMNS}
     line_hash, line_doc = [], []
-    with work.writer("tokens.bin") as tok_file:
+    token_count = 0
+    with Store(job.work).writer(job.tokens) as tok_file:
         for batch in iter_batches([src], OPTIONAL_COLUMNS, job.batch_rows):
             scan = scan_batch(batch, minhasher)
             flat, lengths = encode_batch(enc, batch.texts(), job.threads)
             tok_file.write(flat.astype(dtype).tobytes())
+            token_count += len(flat)
             cols["digest"].append(scan.digests)
             cols["bands"].append(scan.band_hashes)
             cols["has_shingles"].append(scan.has_shingles)
@@ -91,8 +97,10 @@ def scan_shard(job: ScanJob) -> dict:
     if not is_url(src.path) and digest != job.identity[2]:
         raise DataprepError(f"{src.path}: file changed since the build started; run again once it is complete")
     info = {"path": src.path, "rows": src.rows, "bytes": src.size, "sha256": digest}
-    # The marker names the input it was made from, so that a scan is never reused for another file.
-    work.write_json("source.json", {**info, "identity": list(job.identity)})
+    # The marker names the input it was made from, so that a scan is never reused for another file,
+    # and the size of its tokens file, so that one left by another run is not taken for its own.
+    work.write_json("source.json", {**info, "identity": list(job.identity),
+                                    "token_bytes": token_count * dtype.itemsize})
     return info
 
 
@@ -114,35 +122,52 @@ def input_identity(path: str) -> tuple:
         raise DataprepError(f"{path}: cannot read for its checksum ({exc.strerror})") from None
 
 
-def finished_scan(work: Store, scan_dir: str, identity: tuple) -> bool:
-    """True when ``scan_dir`` holds a complete scan of the input ``identity`` names (and of no other)."""
-    if not work.exists(f"{scan_dir}/source.json"):
+def scan_dirs(n_train: int, n_val: int) -> list[str]:
+    """Scan directories of the train inputs, then of the --val-from files: a val file keeps its
+    directory when train inputs are added."""
+    return [f"scan/{i:05d}" for i in range(n_train)] + [f"scan/val-{i:05d}" for i in range(n_val)]
+
+
+def tokens_file(scan_dir: str) -> str:
+    return f"tokens/{scan_dir.rsplit('/', 1)[-1]}.bin"
+
+
+def finished_scan(state: Store, scan_dir: str, identity: tuple, work: Store | None = None) -> bool:
+    """True when ``scan_dir`` holds a complete scan of the input ``identity`` names (and of no other),
+    with its tokens file in ``work`` when one is given (the tokens are needed)."""
+    if not state.exists(f"{scan_dir}/source.json"):
         return False
     try:
-        made_from = work.read_json(f"{scan_dir}/source.json").get("identity")
+        marker = state.read_json(f"{scan_dir}/source.json")
+        made_from = marker.get("identity")
     except (OSError, ValueError, AttributeError):
-        made_from = None
-    return made_from == list(identity)
+        return False
+    if made_from != list(identity):
+        return False
+    if work is None:
+        return True
+    name = tokens_file(scan_dir)
+    return work.exists(name) and work.fs.size(work.path(name)) == marker.get("token_bytes")
 
 
-def scan_all(sources: list[Source], identities: list[tuple], work: Store, opts, engine, progress) -> list[str]:
-    """Scan every source not yet scanned (``opts``: a BuildOptions); the scan directories, in source order."""
-    dirs = [f"scan/{i:05d}" for i in range(len(sources))]
-    todo = [i for i, d in enumerate(dirs) if not finished_scan(work, d, identities[i])]
+def scan_all(sources: list[Source], identities: list[tuple], dirs: list[str], need_tokens: list[bool], state: Store,
+             work: Store, opts, engine, progress) -> None:
+    """Scan every source not yet scanned (``opts``: a BuildOptions) into its directory of ``dirs``;
+    the tokens of the sources where ``need_tokens`` is set must be there too."""
+    todo = [i for i, d in enumerate(dirs) if not finished_scan(state, d, identities[i], work if need_tokens[i] else None)]
     for i in todo:
-        work.remove(dirs[i])  # a half-done scan, or one of another input: start it afresh
+        state.remove(dirs[i])  # a half-done scan, or one of another input: start it afresh
     bar = Progress("build: scan", sum(sources[i].rows for i in todo), progress)
     # Shards run as parallel tasks; a lone shard gets the tokenizer threads instead.
     threads = max(1, engine.workers // max(1, min(engine.workers, len(todo))))
     jobs = [
-        ScanJob(sources[i], identities[i], work.url, dirs[i], opts.lsh, opts.encoding, opts.tokenizer_backend,
-                opts.batch_rows, threads)
+        ScanJob(sources[i], identities[i], state.url, dirs[i], work.url, tokens_file(dirs[i]), opts.lsh, opts.encoding,
+                opts.tokenizer_backend, opts.batch_rows, threads)
         for i in todo
     ]
     for job, info in zip(jobs, engine.map(scan_shard, jobs)):
         bar.update(info["rows"], job.source.size)
     bar.done()
-    return dirs
 
 
 @dataclass
@@ -153,22 +178,40 @@ class Scanned:
     row: np.ndarray  # int64 row in its file
     ids: list  # document id, or None
     docs: Documents
-    work: Store
-    scan_dirs: list[str]  # relative to work, in shard order
+    state: Store
+    scan_dirs: list[str]  # relative to state, in shard order
 
     @property
     def tokens(self) -> np.ndarray:
         return self.docs.tokens
 
     def band(self, j: int) -> np.ndarray:
-        return np.concatenate([self.work.load_array(f"{d}/bands.npy", mmap=True)[j] for d in self.scan_dirs])
+        return np.concatenate([self.state.load_array(f"{d}/bands.npy", mmap=True)[j] for d in self.scan_dirs])
+
+    def starts(self) -> np.ndarray:
+        """The first document of each shard, and the number of documents at the end."""
+        return np.concatenate([[0], np.cumsum(np.bincount(self.shard, minlength=len(self.scan_dirs)))])
+
+    def lines(self) -> tuple[np.ndarray, np.ndarray]:
+        """(line hash, document) of every distinct line with words in each document."""
+        offsets = self.starts()
+        lines = [self.state.load_array(f"{s}/lines.npz") for s in self.scan_dirs]
+        return (np.concatenate([z["hash"] for z in lines]),
+                np.concatenate([z["doc"] + offsets[i] for i, z in enumerate(lines)]))
 
 
-def load_scanned(work: Store, scan_dirs: list[str], n_train_sources: int) -> Scanned:
-    parts = []
+def load_scanned(state: Store, scan_dirs: list[str], n_train_sources: int, cache: dict | None = None) -> Scanned:
+    """The scans of ``scan_dirs`` as one corpus; ``cache`` keeps each shard's facts between calls
+    (build --tokens loads the first 1, 2, 3, ... shards in turn)."""
+    cache = {} if cache is None else cache
     for d in scan_dirs:
-        with work.open(f"{d}/docs.parquet") as f:
-            parts.append(pq.read_table(f))
+        if d not in cache:
+            with state.open(f"{d}/docs.parquet") as f:
+                t = pq.read_table(f)
+            ids = t["id"].to_pylist() if "id" in t.column_names else [None] * t.num_rows
+            digests = np.stack([t["digest0"].to_numpy(), t["digest1"].to_numpy()], axis=1).astype(np.uint64)
+            cache[d] = (t, ids, val_keys(ids, digests))
+    parts = [cache[d][0] for d in scan_dirs]
     n = [t.num_rows for t in parts]
 
     def column(name: str, fill, dtype) -> np.ndarray:
@@ -178,18 +221,17 @@ def load_scanned(work: Store, scan_dirs: list[str], n_train_sources: int) -> Sca
 
     score, int_score = complete_scores(column("score", np.nan, np.float64), column("int_score", -1, np.int64), sum(n))
     ids: list = []
-    for t in parts:
-        ids.extend(t["id"].to_pylist() if "id" in t.column_names else [None] * t.num_rows)
-    digests = np.stack([column("digest0", 0, np.uint64), column("digest1", 0, np.uint64)], axis=1)
+    for d in scan_dirs:
+        ids.extend(cache[d][1])
     docs = Documents(
-        digests=digests,
+        digests=np.stack([column("digest0", 0, np.uint64), column("digest1", 0, np.uint64)], axis=1),
         has_shingles=column("has_shingles", False, bool),
         tokens=column("tokens", 0, np.int64),
         score=score,
         int_score=int_score,
         language_score=column("language_score", np.nan, np.float64),
-        val_key=val_keys(ids, digests),
+        val_key=np.concatenate([cache[d][2] for d in scan_dirs]),
         is_val_source=np.repeat(np.arange(len(parts)) >= n_train_sources, n),
     )
     return Scanned(shard=np.repeat(np.arange(len(parts)), n), row=np.concatenate([np.arange(k) for k in n]), ids=ids,
-                   docs=docs, work=work, scan_dirs=scan_dirs)
+                   docs=docs, state=state, scan_dirs=scan_dirs)

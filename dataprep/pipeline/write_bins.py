@@ -1,7 +1,7 @@
 """Build, stage 3: the kept documents' tokens into the bins, and the manifest of every decision.
 
-Tokens come from the scan (``tokens.bin`` per shard), never tokenized twice; only documents whose
-boilerplate lines are stripped are tokenized again, so the bins hold exactly the stripped text.
+Where each document's tokens are read from (its scan, the bins of the build this one replaces, or
+its text tokenized again) is ``doc_tokens.py``'s to say.
 """
 
 from __future__ import annotations
@@ -13,45 +13,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dataprep.dedup.boilerplate import find_boilerplate, strip_lines
 from dataprep.dedup.decide import Decisions
 from dataprep.dedup.minhash import LSHParams
 from dataprep.errors import DataprepError
 from dataprep.io.binfile import BinWriter, LlmcWriter, with_eot
-from dataprep.io.reader import Source, iter_batches
+from dataprep.io.reader import Source
 from dataprep.io.storage import Store, is_url
 from dataprep.io.tokens import check_raw_size
+from dataprep.pipeline.doc_tokens import DocTokens
 from dataprep.pipeline.progress import Progress
 from dataprep.pipeline.scan_shards import Scanned
-from dataprep.text.tokenizer import bin_dtype, encode_batch
-
-
-def stripped_tokens(c: Scanned, d: Decisions, sources: list[Source], opts, enc) -> tuple[dict, dict]:
-    """Tokens of kept documents once boilerplate lines are removed (only documents that change)."""
-    kept = d.split != None  # noqa: E711
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(c.shard, minlength=len(c.scan_dirs)))])
-    lines = [c.work.load_array(f"{s}/lines.npz") for s in c.scan_dirs]
-    line_hash = np.concatenate([z["hash"] for z in lines])
-    line_doc = np.concatenate([z["doc"] + offsets[i] for i, z in enumerate(lines)])
-    boiler = find_boilerplate(line_hash, line_doc, kept, opts.boilerplate_min_docs)
-    docs = np.unique(line_doc[np.isin(line_hash, boiler.hashes)])
-    docs = docs[kept[docs]]
-    out: dict[int, np.ndarray] = {}
-    for i, src in enumerate(sources):
-        mine = docs[c.shard[docs] == i]
-        if not len(mine):
-            continue
-        rows = c.row[mine]
-        for batch in iter_batches([src], (), opts.batch_rows):
-            sel = (rows >= batch.first_row) & (rows < batch.first_row + len(batch))
-            if not sel.any():
-                continue
-            stripped, _ = strip_lines(batch.text.take(rows[sel] - batch.first_row).to_pylist(), boiler.hashes)
-            flat, lengths = encode_batch(enc, stripped)
-            starts = np.concatenate([[0], np.cumsum(lengths)])
-            for k, doc in enumerate(mine[sel]):
-                out[int(doc)] = flat[starts[k] : starts[k + 1]]
-    return out, {"lines": int(len(boiler)), "docs": int(len(docs))}
+from dataprep.text.tokenizer import bin_dtype
 
 
 @dataclass
@@ -61,13 +33,11 @@ class Written:
     files: dict
 
 
-def write_bins(out: Store, c: Scanned, d: Decisions, stripped: dict, opts, enc, progress) -> Written:
+def write_bins(out: Store, c: Scanned, d: Decisions, tokens: DocTokens, opts, enc, progress) -> Written:
     dtype = bin_dtype(enc.n_vocab)
     eot = enc.eot_token
     n = len(c.tokens)
-    lengths = c.tokens.copy()
-    for doc, toks in stripped.items():
-        lengths[doc] = len(toks)
+    lengths = tokens.lengths
     offset = np.full(n, -1, dtype=np.int64)
     splits = ("train",) if opts.val_bin else ("train", "val")
     bins = {s: BinWriter(out, f"{s}.bin", dtype) for s in splits}
@@ -78,20 +48,13 @@ def write_bins(out: Store, c: Scanned, d: Decisions, stripped: dict, opts, enc, 
         llmc = {"val": LlmcWriter(out, "dataprep", "val", 0), "train": LlmcWriter(out, "dataprep", "train", 1)}
     bar = Progress("build: write", int((d.split != None).sum()), progress)  # noqa: E711
     try:
-        for i, scan_dir in enumerate(c.scan_dirs):
+        for i in range(len(c.scan_dirs)):
             shard_docs = np.flatnonzero(c.shard == i)
-            tokens = c.work.load_raw(f"{scan_dir}/tokens.bin", dtype)
-            local_start = np.concatenate([[0], np.cumsum(c.tokens[shard_docs])[:-1]])
             for split in splits:
-                pick = d.split[shard_docs] == split
-                docs = shard_docs[pick]
-                starts = local_start[pick]
+                docs = shard_docs[d.split[shard_docs] == split]
                 for lo in range(0, len(docs), 8192):
                     chunk = docs[lo : lo + 8192]
-                    parts = [
-                        stripped[k] if k in stripped else tokens[s : s + c.tokens[k]]
-                        for k, s in zip(chunk.tolist(), starts[lo : lo + 8192].tolist())
-                    ]
+                    parts = tokens.take(i, chunk)
                     flat = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
                     start = bins[split].write(with_eot(flat, lengths[chunk], eot, dtype))
                     offset[chunk] = start + np.concatenate([[0], np.cumsum(lengths[chunk] + 1)[:-1]])
