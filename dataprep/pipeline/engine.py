@@ -51,9 +51,13 @@ class LocalEngine:
             yield from (fn(job) for job in jobs)
             return
         try:
-            with children_ignore_ctrl_c():
-                results = self._started().map(fn, jobs)  # submits every job, so every worker starts here
-            yield from results
+            with children_ignore_ctrl_c():  # every job is submitted here, so every worker starts here
+                futures = [self._started().submit(fn, job) for job in jobs]
+            # Not Executor.map: on an exception it cancels the pending futures from this thread, and the
+            # pool's own thread, finding its workers terminated, then fails on those cancelled futures
+            # with a traceback of its own (Python 3.11).
+            for future in futures:
+                yield future.result()
         except BaseException:
             self._abort()  # Ctrl-C, an error, or a consumer that stopped early: running tasks are not awaited
             raise
