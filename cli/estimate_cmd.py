@@ -7,7 +7,7 @@ import os
 import shlex
 
 from dataprep.errors import DataprepError, printable
-from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from
+from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rule_argv, rules_from
 
 
 def add_estimate(sub) -> None:
@@ -57,13 +57,6 @@ def plan_from_args(args):
     return Plan.from_run(params, args.batch_size, args.grad_accum, args.block_size, args.iters)
 
 
-# The rule options estimate and build share, and how each is written back on a command line.
-RULE_FLAGS = (("min_score", "--min-score"), ("min_language_score", "--min-language-score"),
-              ("min_tokens", "--min-tokens"), ("threshold", "--threshold"), ("num_perm", "--num-perm"),
-              ("ngram", "--ngram"), ("boilerplate_min_docs", "--boilerplate-min-docs"),
-              ("val_fraction", "--val-fraction"), ("text_column", "--text-column"))
-
-
 def build_command(args, plan: dict) -> tuple[str, str | None]:
     """The ``dataprep build`` that meets the plan: the same rules, taking files in order until the train
     split holds the tokens the run sees (``--tokens``, at most one epoch); and a note on its inputs.
@@ -85,14 +78,9 @@ def build_command(args, plan: dict) -> tuple[str, str | None]:
                     "build says by how much it falls short), or add --epochs 4 to repeat each token up to 4 times")
     tokens = args.tokens or f"{plan['tokens_seen']:.0f}"
     argv = ["dataprep", "build", "--input", *inputs, "--out", f"build-{tokens}", "--tokens", tokens]
-    for name, flag in RULE_FLAGS:
-        if getattr(args, name) is not None:
-            argv += [flag, f"{getattr(args, name)}"]
-    for name, flag in (("no_score_filter", "--no-score-filter"), ("strip_boilerplate", "--strip-boilerplate")):
-        if getattr(args, name):
-            argv.append(flag)
-    if args.tokenizer != "tiktoken":
-        argv += ["--tokenizer", args.tokenizer]
+    argv += rule_argv(args)
+    if args.text_column is not None:
+        argv += ["--text-column", args.text_column]
     return shlex.join(argv), note
 
 
