@@ -14,7 +14,8 @@ tree's resident sets, sampled every 0.1 s):
   dataprep-add1  the last shard added to a build of the others (a growth): its seconds are the growth's
             alone; the build of the others, and a build of the added shard by itself (whose scan is
             "that shard's scan"), run first in the same process (so its peak RSS is theirs too)
-  dataprep@REF  dataprep build as it was at git commit REF (exported to bench/out/src-REF)
+  dataprep@REF  dataprep build as it was at git commit REF (exported to bench/out/src-REF); REF must
+             have today's package layout (1bd446c or later: module paths differ before it)
 Needs `pip install datasets` for the nanogpt variant (a benchmark-only dependency).
 Rounds run every variant once, in alternating order, so load on a shared machine falls on all
 alike; the table gives each variant's median time and its median ratio to llm.c's in the same round.

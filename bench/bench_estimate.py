@@ -11,7 +11,8 @@ Variants, each in its own process so peak RSS is its own:
   fast       dataprep estimate --fast (metadata only)
   estimate-riptoken  dataprep estimate --tokenizer riptoken (same report, faster tokenizer)
   estimate@REF  dataprep estimate as it was at git commit REF (its dataprep/ exported to
-             bench/out/src-REF), to measure a change side by side with the code before it
+             bench/out/src-REF), to measure a change side by side with the code before it;
+             REF must have today's package layout (1bd446c or later: module paths differ before it)
 Rounds run every variant once, in alternating order (A B C, then C B A, ...), so load on a
 shared machine falls on all alike; the table gives each variant's median time and its median
 ratio to the tiktoken floor of the same round. Times include each variant's imports and reading
