@@ -8,6 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import dataprep.pipeline.estimate
+import dataprep.pipeline.scan
 from dataprep.dedup.boilerplate import (
     line_occurrences,
     line_tokens,
@@ -131,7 +132,8 @@ def test_estimate_tokenizes_each_document_once(edu_shard, monkeypatch):
         seen.append(len(texts))
         return encode_batch(enc, texts, threads)
 
-    monkeypatch.setattr(dataprep.pipeline.estimate, "encode_batch", counting)
+    monkeypatch.setattr(dataprep.pipeline.estimate, "encode_batch", counting)  # the one pass
+    monkeypatch.setattr(dataprep.pipeline.scan, "encode_batch", counting)  # a second pass, if any
     r = estimate([str(path)], EstimateOptions(), progress=False)
     assert r["boilerplate_docs"] > 0 and r["boilerplate_tokens"] > 0
     assert sum(seen) == r["docs"]

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dataprep.dedup.boilerplate import find_boilerplate, strip_lines
+from dataprep.dedup.boilerplate import find_boilerplate
 from dataprep.dedup.decide import Decisions
-from dataprep.io.reader import Source, read_rows
+from dataprep.io.reader import Source
 from dataprep.io.storage import Store
+from dataprep.pipeline.scan import tokens_again
 from dataprep.pipeline.scan_shards import Scanned, tokens_file
-from dataprep.text.tokenizer import encode_batch
 
 SPLIT_BINS = ("train.bin", "val.bin")  # a previous build's split codes 1 and 2 (0: dropped)
 
@@ -167,17 +167,11 @@ def _differ(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray], 
 
 def _tokenize(c: Scanned, docs: np.ndarray, sources: list[Source], boiler: np.ndarray | None, batch: int, enc,
               threads: int) -> dict[int, np.ndarray]:
-    """Tokens of ``docs`` (sorted) from their text, read again, without the lines hashed in ``boiler``."""
+    """Tokens of ``docs`` (sorted) from their text, read again, without the lines hashed in ``boiler``.
+    ``c`` numbers documents as ``sources`` hold them, file after file."""
     out: dict[int, np.ndarray] = {}
-    for i, src in enumerate(sources):
-        mine = docs[c.shard[docs] == i]
-        for lo in range(0, len(mine), batch):  # a batch of texts in memory at a time
-            some = mine[lo : lo + batch]
-            texts = read_rows([src], c.row[some])
-            if boiler is not None:
-                texts, _ = strip_lines(texts, boiler)
-            flat, lengths = encode_batch(enc, texts, threads)
-            starts = np.concatenate([[0], np.cumsum(lengths)])
-            for j, k in enumerate(some.tolist()):
-                out[k] = flat[starts[j] : starts[j + 1]]
+    for some, flat, lengths in tokens_again(sources, docs, boiler, enc, batch, threads):
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        for j, k in enumerate(some.tolist()):
+            out[k] = flat[starts[j] : starts[j + 1]]
     return out

@@ -25,7 +25,6 @@ from dataprep.dedup.boilerplate import (
     occurrence_tokens,
     removed_tokens,
     sample_lines,
-    strip_lines,
 )
 from dataprep.dedup.decide import DEFAULT_MIN_SCORE, BandsInMemory, Decisions, Documents, Rules, decide, filter_reasons, \
     val_keys, waterfall
@@ -35,7 +34,7 @@ from dataprep.dedup.minhash import LSHParams, MinHasher
 from dataprep.pipeline.plan import Plan
 from dataprep.pipeline.progress import Progress
 from dataprep.io.reader import Source, iter_batches, open_sources, read_rows
-from dataprep.pipeline.scan import scan_batch
+from dataprep.pipeline.scan import scan_batch, tokens_again
 from dataprep.text.scores import complete_scores, passes_min_score
 from dataprep.text.tokenizer import bin_dtype, encode_batch, get_encoding, token_byte_lengths
 from dataprep.version import __version__
@@ -222,10 +221,7 @@ def _stripped_tokens(sources: list[Source], tokens: np.ndarray, docs: np.ndarray
                      opts: EstimateOptions) -> np.ndarray:
     """Exact tokens that stripping boilerplate lines removes from each of ``docs``, by tokenizing them again."""
     removed = np.zeros(len(tokens), dtype=np.int64)
-    for lo in range(0, len(docs), opts.batch_rows):  # a batch of texts in memory at a time
-        some = docs[lo:lo + opts.batch_rows]
-        stripped, _ = strip_lines(read_rows(sources, some), boiler.hashes)
-        _, lengths = encode_batch(enc, stripped, opts.threads)
+    for some, _, lengths in tokens_again(sources, docs, boiler.hashes, enc, opts.batch_rows, opts.threads):
         removed[some] = tokens[some] - lengths  # tokens: without EOT
     return removed
 
