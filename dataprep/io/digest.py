@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -32,11 +33,27 @@ def sampled_digest(paths: list[Path], blocks: int = 64, block_bytes: int = 1 << 
     """
     digest = hashlib.sha256()
     for path in paths:
-        size = os.path.getsize(path)
-        digest.update(f"{size}\n".encode())
         with open(path, "rb") as f:
-            step = max(block_bytes, size // blocks)
-            for offset in range(0, size, step):
-                f.seek(offset)
-                digest.update(f.read(block_bytes))
+            _add_samples(digest, os.path.getsize(path), lambda start, end: _read_at(f, start, end), blocks,
+                         block_bytes)
     return digest.hexdigest()
+
+
+def sampled_sha256(size: int, read: Callable[[int, int], bytes], blocks: int = 64, block_bytes: int = 1 << 16) -> str:
+    """``sampled_digest`` of one file of ``size`` bytes, read through ``read(start, end)`` (a local file
+    or an object in a store): what meta.json records of each output, and the trainer checks."""
+    digest = hashlib.sha256()
+    _add_samples(digest, size, read, blocks, block_bytes)
+    return digest.hexdigest()
+
+
+def _add_samples(digest, size: int, read: Callable[[int, int], bytes], blocks: int, block_bytes: int) -> None:
+    digest.update(f"{size}\n".encode())
+    step = max(block_bytes, size // blocks)
+    for offset in range(0, size, step):
+        digest.update(read(offset, min(size, offset + block_bytes)))
+
+
+def _read_at(f: BinaryIO, start: int, end: int) -> bytes:
+    f.seek(start)
+    return f.read(end - start)

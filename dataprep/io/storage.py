@@ -85,6 +85,9 @@ class Store:
                 return f.read(end - start)
         return self.fs.cat_file(self.path(rel), start=start, end=end)
 
+    def size(self, rel: str) -> int:
+        return self.fs.size(self.path(rel))
+
     def read_json(self, rel: str):
         return json.loads(self.read_bytes(rel))
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from dataprep.dedup.decide import Decisions, Rules, decide, waterfall
 from dataprep.errors import DataprepError
+from dataprep.io.digest import sampled_sha256
 from dataprep.io.reader import Source, open_source, resolve_paths
 from dataprep.io.storage import Store, is_url
 from dataprep.io.workdir import OutputDir, fingerprint
@@ -422,6 +423,7 @@ def _write(job: Job, sources: list[Source], corpus: Scanned, decisions: Decision
         "val_tokens": int(val_info.get("val_tokens", written.tokens[is_val].sum())),
         "val_docs": int(val_info.get("val_docs", is_val.sum())),
         "files": written.files,
+        "checks": _checks(staged, written.files),
         "options": opts.as_dict(),
         "sources": infos[: len(sources)],
         "val_sources": infos[len(sources):],
@@ -439,6 +441,17 @@ def _write(job: Job, sources: list[Source], corpus: Scanned, decisions: Decision
     _prune_state(od.state, corpus.scan_dirs)
     od.finish()
     return meta
+
+
+def _checks(staged: Store, files: dict) -> dict:
+    """Size and sampled sha256 of every token file written: what says the bins beside a meta.json are the
+    ones it describes (the trainer checks them before it trains)."""
+    names = [n for n in ("train.bin", "val.bin") if staged.exists(n)] + list(files.get("llmc", []))
+    out = {}
+    for name in names:
+        size = staged.size(name)
+        out[name] = {"bytes": size, "sampled_sha256": sampled_sha256(size, lambda a, b: staged.read_range(name, a, b))}
+    return out
 
 
 def _prune_state(state: Store, keep: list[str]) -> None:
