@@ -87,6 +87,10 @@ def _target(args) -> TokenTarget | None:
     return TokenTarget(tokens=parse_count(args.tokens, "--tokens"), **extra)
 
 
+def _say(line: str) -> None:
+    print(printable(line), file=sys.stderr)
+
+
 def run_build(args) -> int:
     from dataprep.pipeline.build import BuildOptions, build
 
@@ -107,7 +111,7 @@ def run_build(args) -> int:
     stats: dict = {}
     meta = build(inputs, args.out, opts, shards=shards, workers=args.workers, overwrite=args.overwrite,
                  progress=False if args.json else None, stats=stats, engine=args.engine, ray_address=args.ray_address,
-                 target=target)
+                 target=target, say=None if args.json else _say)
     if args.json:
         print(json.dumps(meta, indent=2))
     else:

@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as exc:
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            say(f"dataprep: cannot write {exc.filename or 'a file'}: {exc.strerror}")
+            return EXIT_BAD_INPUT
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             return _internal_error(exc)
         where = f" writing {exc.filename}" if exc.filename else ""

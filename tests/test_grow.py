@@ -223,11 +223,11 @@ def test_a_growth_killed_while_moving_its_outputs_in_is_finished_by_any_next_run
     moved = []
     move = OutputDir._move_in
 
-    def killed_midway(self, name):
+    def killed_midway(self, name, *args):
         if len(moved) == stop_at:
             raise KeyboardInterrupt
         moved.append(name)
-        move(self, name)
+        move(self, name, *args)
 
     for rerun in (files[:4], files[:2]):  # the same command, or the old one
         out = tmp_path / f"to-{len(rerun)}"

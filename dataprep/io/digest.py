@@ -57,3 +57,19 @@ def _add_samples(digest, size: int, read: Callable[[int, int], bytes], blocks: i
 def _read_at(f: BinaryIO, start: int, end: int) -> bytes:
     f.seek(start)
     return f.read(end - start)
+
+
+def description(size: int, read: Callable[[int, int], bytes], whole_up_to: int | None = None) -> dict:
+    """What a file holds, to recognise it later: ``{"bytes", "sha256"}``, or ``{"bytes", "sampled_sha256"}``
+    for a file over ``whole_up_to`` bytes (None: always the whole file)."""
+    if whole_up_to is not None and size > whole_up_to:
+        return {"bytes": size, "sampled_sha256": sampled_sha256(size, read)}
+    digest = hashlib.sha256()
+    for start in range(0, size, CHUNK):
+        digest.update(read(start, min(size, start + CHUNK)))
+    return {"bytes": size, "sha256": digest.hexdigest()}
+
+
+def local_description(path: str | os.PathLike, whole_up_to: int | None = None) -> dict:
+    with open(path, "rb") as f:
+        return description(os.path.getsize(path), lambda start, end: _read_at(f, start, end), whole_up_to)

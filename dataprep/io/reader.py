@@ -222,6 +222,11 @@ def _kind(t: pa.DataType) -> str:
     return str(t)
 
 
+def text_column_of(given: str | None) -> str:
+    """The column a file's text is read from: the one given, else ``text``."""
+    return given or "text"
+
+
 def open_source(path: str, text_column: str | None = None) -> Source:
     try:
         stamp = _stamp(path)
@@ -242,7 +247,7 @@ def _describe(path: str, size: int, stamp, meta: pq.FileMetaData, text_column: s
     """The Source a footer describes, or a DataprepError saying what is wrong with its schema."""
     schema = meta.schema.to_arrow_schema()
     names = schema.names
-    col = text_column or "text"
+    col = text_column_of(text_column)
     twice = sorted({n for n in names if names.count(n) > 1 and (n == col or n == "id" or n in NUMERIC_COLUMNS)})
     if twice:  # which of the two would be read is anyone's guess: refuse rather than pick one
         raise DataprepError(f"{path}: column {twice[0]!r} appears {names.count(twice[0])} times; "

@@ -23,7 +23,7 @@ import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
 from dataprep.io.atomic import fsync_dir, temp_name
-from dataprep.io.digest import stream_sha256
+from dataprep.io.digest import description, stream_sha256
 from dataprep.errors import DataprepError
 from dataprep.io.lifeline import check_parent
 
@@ -64,10 +64,8 @@ class Store:
         return Path(self.path(rel))
 
     def sub(self, rel: str) -> "Store":
-        child = Store.__new__(Store)
-        child.root = self.path(rel)
-        child.url, child.fs, child.local = f"{self.url.rstrip('/')}/{rel}", self.fs, self.local
-        return child
+        self.path(rel)  # refuses a path that leaves this store
+        return Store(f"{self.url.rstrip('/')}/{rel}")
 
     # ------------------------------------------------------------------ reading
 
@@ -112,9 +110,17 @@ class Store:
 
     # ------------------------------------------------------------------ writing
 
+    def describe(self, rel: str, whole_up_to: int | None = None) -> dict:
+        """``digest.description`` of a file: its size and sha256 (sampled above ``whole_up_to`` bytes)."""
+        return description(self.size(rel), lambda start, end: self.read_range(rel, start, end), whole_up_to)
+
     @contextmanager
-    def writer(self, rel: str) -> Iterator[io.BufferedWriter]:
-        """A binary file that appears at ``rel`` only when the block ends without error."""
+    def writer(self, rel: str, seal=None) -> Iterator[io.BufferedWriter]:
+        """A binary file that appears at ``rel`` only when the block ends without error.
+
+        ``seal(path)``, when given, is called with the complete file's temporary path just before it
+        appears (to record what it holds while no reader can see it yet).
+        """
         if self.local:
             final = Path(self.path(rel))
             check_parent()  # a worker whose build is gone must not recreate a directory the user deleted
@@ -125,6 +131,8 @@ class Store:
                     yield f
                     f.flush()
                     os.fsync(f.fileno())
+                if seal is not None:
+                    seal(tmp)
                 check_parent()
                 os.replace(tmp, final)
                 fsync_dir(final.parent)
@@ -135,6 +143,8 @@ class Store:
         try:
             with os.fdopen(fd, "wb") as f:
                 yield f
+            if seal is not None:
+                seal(Path(tmp))
             check_parent()
             self.fs.put_file(tmp, self.path(rel))
         finally:

@@ -1,30 +1,30 @@
 """The build's output directory: one build per directory, one process at a time, and only its own files.
 
-A local ``OUT/.lock`` is held with ``flock`` for the whole run, so a second
-build into the same directory refuses at once; on object storage, where there
-is no flock, the lock is an object holding the owner's token (best effort:
-two drivers starting in the same instant can both see it free). ``OUT/.work/``
-keeps finished stages under a fingerprint of the inputs and options: a rerun
-of the same command after a kill picks up where it stopped; a different
-command refuses unless ``--overwrite``. ``OUT/.state/`` is kept after the
-build: what a later build of more (or fewer) of the same inputs reuses.
+A local output directory is locked with ``flock`` on the directory itself for the whole run, so a
+second build into it refuses at once (a lock on the directory cannot be deleted from under the
+build, and works where the directory is read-only); on object storage, where there is no flock,
+the lock is an object holding the owner's token (best effort: two drivers starting in the same
+instant can both see it free). ``OUT/.work/`` keeps finished stages under a fingerprint of the
+inputs and options: a rerun of the same command after a kill picks up where it stopped; a
+different command refuses unless ``--overwrite``. ``OUT/.state/`` is kept after the build: what a
+later build of more (or fewer) of the same inputs reuses, each scan checked against its key and
+checksums before use.
 
-Outputs are written to ``OUT/.work/next/`` and moved into place only when all
-of them are complete, ``meta.json`` last (``swap``): the build they replace
-stays whole until then, since a growing build reads its bins. A run killed
-during the move is finished by the next one, whatever its command.
+Outputs are written to ``OUT/.work/next/`` and moved into place only when all of them are complete,
+``meta.json`` last (``swap``): the build they replace stays whole until then, since a growing build
+reads its bins. A run killed during the move is finished by the next one, whatever its command.
 
-Ownership is proven, not guessed from file names: ``OUT/.dataprep.json`` (the
-ledger) names every file dataprep put there with its size, and for files up to
-``CONTENT_CHECKED_BYTES`` its sha256. A name is claimed in the ledger before its
-file is written and recorded once it is in place. A file the ledger does not
-vouch for (someone else's ``train.bin``, or ours changed since) is never
-replaced without ``--overwrite``, and only temporaries named after a claimed
-file (``.NAME.tmp-PID``) are ever deleted.
+Ownership is proven, not guessed from file names: ``OUT/.dataprep.json`` (the ledger) names every
+file dataprep put there, with its size and sha256 (sampled, for files over
+``CONTENT_CHECKED_BYTES``), recorded before the file appears. It accepts only names of the files a
+build writes, directly inside ``OUT``. A file is replaced or deleted only when it is still what
+the ledger recorded; anything else there is foreign: refused by name without ``--overwrite``, and
+never deleted unless it bears the name of a build output and ``--overwrite`` is given.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import fnmatch
 import hashlib
@@ -36,17 +36,19 @@ from contextlib import contextmanager
 
 from dataprep.errors import DataprepError
 from dataprep.io.atomic import fsync_dir
+from dataprep.io.digest import local_description
 from dataprep.io.storage import Store
 
 WORK = ".work"
 STATE = ".state"
 NEXT = "next"  # under WORK: the outputs, staged
 SWAP = "swap.json"  # under WORK: the staged outputs are complete and replace the directory's
-LOCK = ".lock"
+LOCK = ".lock"  # the lock object of a build on object storage
 META = "meta.json"
 LEDGER = ".dataprep.json"
 LEDGER_KIND = "dataprep build output"
-CONTENT_CHECKED_BYTES = 64 << 20  # larger files (the bins) are vouched for by size: hashing them costs minutes
+LEDGER_FORMAT = 2
+CONTENT_CHECKED_BYTES = 64 << 20  # larger files (the bins) are recognised by size and a sampled sha256
 TEMP = re.compile(r"\.(.+)\.tmp-\d+")  # atomic.temp_name's pattern
 
 
@@ -55,36 +57,59 @@ def fingerprint(obj) -> str:
 
 
 class Ledger:
-    """The files dataprep wrote into one directory: name -> {"bytes", "sha256"}, or None while being written."""
+    """The files dataprep wrote into one directory (name -> the descriptions it may have: one, or two
+    while it is being replaced), and the directories that are wholly dataprep's (``.work``, ``.state``)."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, produced: tuple[str, ...]):
         self.store = store
-        self.files: dict[str, dict | None] = {}
+        self.produced = produced  # names (globs) of the files a build writes: the only ones accepted
+        self.files: dict[str, list[dict]] = {}
+        self.dirs: set[str] = set()
 
     def load(self) -> None:
-        self.files = {}
-        if not self.store.exists(LEDGER):
-            return
+        """Read the ledger; an entry it cannot vouch for by the rules above is dropped, so that what it
+        names is foreign (and a corrupt or missing ledger vouches for nothing)."""
+        self.files, self.dirs = {}, set()
         try:
-            data = self.store.read_json(LEDGER)
+            data = self.store.read_json(LEDGER) if self.store.exists(LEDGER) else None
         except (OSError, ValueError):
-            return  # unreadable: it vouches for nothing
-        if isinstance(data, dict) and data.get("kind") == LEDGER_KIND and isinstance(data.get("files"), dict):
-            self.files = {k: v for k, v in data["files"].items() if v is None or isinstance(v, dict)}
+            return
+        if not (isinstance(data, dict) and data.get("kind") == LEDGER_KIND and data.get("format") == LEDGER_FORMAT):
+            return
+        files, dirs = data.get("files"), data.get("dirs")
+        if isinstance(files, dict):
+            self.files = {k: v for k, v in files.items() if self.accepts(k, v)}
+        if isinstance(dirs, list):
+            self.dirs = {d for d in dirs if d in (WORK, STATE)}
+
+    def accepts(self, name, descriptions) -> bool:
+        """A name of a file a build writes, directly in the directory, with one or two descriptions."""
+        return (isinstance(name, str) and "/" not in name and "\\" not in name and name not in ("", ".", "..")
+                and any(fnmatch.fnmatchcase(name, p) for p in self.produced)
+                and isinstance(descriptions, list) and 0 < len(descriptions) <= 2
+                and all(_is_description(d) for d in descriptions))
 
     def _save(self) -> None:
-        self.store.write_json(LEDGER, {"kind": LEDGER_KIND, "files": self.files})
+        self.store.write_json(LEDGER, {"kind": LEDGER_KIND, "format": LEDGER_FORMAT, "files": self.files,
+                                       "dirs": sorted(self.dirs)})
 
-    def claim(self, name: str) -> None:
-        """Before writing ``name``: from now on a file there is ours, even if a kill stops us halfway."""
-        if name not in self.files or self.files[name] is not None:
-            self.files[name] = None
+    def claim_dir(self, name: str) -> None:
+        if name not in self.dirs:
+            self.dirs.add(name)
             self._save()
 
-    def record(self, name: str) -> None:
-        """After ``name`` is in place: remember what it is, to recognise it later."""
-        self.files[name] = self._describe(name)
+    def expect(self, name: str, description: dict) -> None:
+        """Before a file that ``description`` describes appears at ``name``: from then on, it or the file
+        it replaces (if that was ours) is ours, even if this run is killed in between."""
+        was = [d for d in self.files.get(name, []) if self.vouches_for(name, [d])]
+        self.files[name] = was[-1:] + [description] if was and was[-1] != description else [description]
         self._save()
+
+    def settle(self, name: str, description: dict) -> None:
+        """After the file is in place: only it is ours at ``name``."""
+        if self.files.get(name) != [description]:
+            self.files[name] = [description]
+            self._save()
 
     def forget(self, names) -> None:
         names = [n for n in names if n in self.files]
@@ -93,42 +118,58 @@ class Ledger:
         if names:
             self._save()
 
-    def vouches_for(self, name: str) -> bool:
-        """True when ``name`` is a file dataprep wrote (or was writing) and nobody changed since."""
-        if name not in self.files:
-            return False
-        want = self.files[name]
-        if want is None:  # claimed: whatever is there was being written by a build of ours
+    def forget_dir(self, name: str) -> None:
+        if name in self.dirs:
+            self.dirs.discard(name)
+            self._save()
+
+    def vouches_for(self, name: str, descriptions: list[dict] | None = None) -> bool:
+        """True when ``name`` is a directory of ours, or a file still as dataprep recorded it."""
+        if name in self.dirs:
             return True
+        descriptions = self.files.get(name) if descriptions is None else descriptions
+        if not descriptions:
+            return False
         try:
-            return self._describe(name) == want
+            size = self.store.size(name)
+            if not any(d["bytes"] == size for d in descriptions):
+                return False
+            return self.store.describe(name, CONTENT_CHECKED_BYTES) in descriptions
         except OSError:
             return False
 
     def intact(self) -> bool:
         """Every recorded file still there, unchanged."""
-        return all(v is None or self.vouches_for(k) for k, v in self.files.items() if k not in (WORK, STATE))
+        return all(self.vouches_for(k) for k in self.files)
 
-    def _describe(self, name: str) -> dict:
-        size = self.store.fs.size(self.store.path(name))
-        digest = None
-        if size <= CONTENT_CHECKED_BYTES:
-            digest = hashlib.sha256(self.store.read_bytes(name)).hexdigest()
-        return {"bytes": size, "sha256": digest}
+
+def _is_description(d) -> bool:
+    return (isinstance(d, dict) and isinstance(d.get("bytes"), int)
+            and isinstance(d.get("sha256") or d.get("sampled_sha256"), str))
 
 
 class OwnedStore(Store):
-    """The output directory as the build writes it: every file claimed, then recorded, in the ledger."""
+    """The output directory as the build writes it: every file recorded in the ledger before it appears."""
 
-    ledger: Ledger
+    def __init__(self, root: str, ledger: Ledger):
+        super().__init__(root)
+        self.ledger = ledger
 
     @contextmanager
-    def writer(self, rel: str):
-        name = rel.split("/", 1)[0]
-        self.ledger.claim(name)
-        with super().writer(rel) as f:
+    def writer(self, rel: str, seal=None):
+        if "/" in rel:
+            raise DataprepError(f"refusing to write {rel!r}: a build's outputs lie directly in its directory")
+        written: dict = {}
+
+        def record(path) -> None:
+            written.update(local_description(path, CONTENT_CHECKED_BYTES))
+            self.ledger.expect(rel, dict(written))
+            if seal is not None:
+                seal(path)
+
+        with super().writer(rel, seal=record) as f:
             yield f
-        self.ledger.record(name)
+        self.ledger.settle(rel, written)
 
 
 class OutputDir:
@@ -139,9 +180,8 @@ class OutputDir:
         self.staged = self.work.sub(NEXT)
         self.produced = produced  # names (globs) this kind of build writes
         self.derived = derived  # outputs written from meta.json after it (a report): removed before it
-        self.ledger = Ledger(store)
-        self.outputs = OwnedStore(store.url)
-        self.outputs.ledger = self.ledger
+        self.ledger = Ledger(store, produced)
+        self.outputs = OwnedStore(store.url, self.ledger)
         self._lock_fd: int | None = None
         self._token: str | None = None
 
@@ -156,13 +196,17 @@ class OutputDir:
             self._lock_remote()
 
     def _lock_local(self) -> None:
-        root = self.store.local_path()
-        fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.store.local_path(), os.O_RDONLY | os.O_DIRECTORY)
+        except OSError as exc:
+            raise DataprepError(f"cannot open output directory {self.store.url}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        except OSError as exc:
             os.close(fd)
-            raise DataprepError(f"another dataprep build is running in {self.store.url} (lock {LOCK} held)") from None
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise DataprepError(f"another dataprep build is running in {self.store.url}") from None
+            raise DataprepError(f"cannot lock output directory {self.store.url}: {exc.strerror}") from None
         self._lock_fd = fd
 
     def _lock_remote(self) -> None:
@@ -191,10 +235,10 @@ class OutputDir:
         self.release()
 
     def _produced_name(self, name: str) -> bool:
-        return name == WORK or any(fnmatch.fnmatch(name, p) for p in self.produced)
+        return name == WORK or any(fnmatch.fnmatchcase(name, p) for p in self.produced)
 
     def _own_temp(self, name: str) -> bool:
-        """A temporary of a file dataprep claimed (or of the ledger itself), left by a killed run."""
+        """A temporary of a file dataprep records (or of the ledger itself), left by a killed run."""
         m = TEMP.fullmatch(name)
         return bool(m) and (m.group(1) in self.ledger.files or m.group(1) == LEDGER)
 
@@ -205,11 +249,12 @@ class OutputDir:
         says so). ``"grow"``: it holds a finished build that ``grows(meta)`` accepts (returns None
         rather than why not); its outputs stay in place until the new ones replace them, since the
         new build reads them. ``"new"``: the build starts afresh, whatever of ours was there cleared
-        (only with ``overwrite`` when it was another build).
+        (only with ``overwrite`` when it was another build; the kept scans stay, each checked
+        before it is reused).
         """
         self.ledger.load()
         self._remove_own_temps()
-        self.swap()  # a build killed while its outputs were moved into place: that move is finished first
+        self.swap(overwrite)  # a build killed while its outputs were moved into place: that move is finished first
         meta = self._finished()
         if meta is not None and (meta.get("fingerprint") == print_ or (current is not None and current(meta))):
             if self.store.exists(WORK):  # killed after meta.json was written, before the work files went
@@ -218,39 +263,27 @@ class OutputDir:
         names = [n for n in self.store.names() if n not in (LOCK, LEDGER) and not self._own_temp(n)]
         foreign = [n for n in names if not self.ledger.vouches_for(n)]
         if foreign and not overwrite:
-            ours_by_name = [n for n in foreign if self._produced_name(n)]
-            if ours_by_name:
-                raise DataprepError(
-                    f"{self.store.url} holds {', '.join(ours_by_name[:3])}{', ...' if len(ours_by_name) > 3 else ''} "
-                    "that dataprep did not write (or that changed since); choose an empty directory, or use "
-                    "--overwrite to replace them"
-                )
-            raise DataprepError(
-                f"{self.store.url} is not empty ({foreign[0]}, ...); choose an empty directory or --overwrite"
-            )
-        if meta is not None and grows is not None and not foreign:
-            why = grows(meta)
-            if why is None:
-                if not self._working_on(print_):  # what an abandoned attempt of another command left
-                    self.work.remove()
-                self._start(print_)
-                return "grow"
-            if not overwrite:
-                raise DataprepError(f"{self.store.url} holds a different build ({why}); use --overwrite to replace it")
-        different = self._holds_other_build(print_)
-        if different and not overwrite:
-            raise DataprepError(different)
-        if overwrite and (foreign or different):
+            raise DataprepError(_foreign_problem(self.store.url, foreign, self._produced_name))
+        if overwrite:
             self.clear()
-        if self.store.exists(META):  # ours, of this build, but incomplete: it must not look complete meanwhile
-            self.store.remove(META)
-            self.ledger.forget([META])
+        elif meta is not None and grows is not None:
+            why = grows(meta)
+            if why is not None:
+                raise DataprepError(f"{self.store.url} holds a different build ({why}); use --overwrite to replace it")
+            if not self._working_on(print_):  # what an abandoned attempt of another command left
+                self._remove_work()
+            self._start(print_)
+            return "grow"
+        different = self._holds_other_build(print_)
+        if different:
+            raise DataprepError(different)
+        self._remove_own(META)  # ours, of this build, but incomplete: it must not look complete meanwhile
         self._start(print_)
         return "new"
 
     def _start(self, print_: str) -> None:
-        self.ledger.claim(WORK)
-        self.ledger.claim(STATE)
+        self.ledger.claim_dir(WORK)
+        self.ledger.claim_dir(STATE)
         self.work.write_bytes("fingerprint", (print_ + "\n").encode())
         self.work.remove(SWAP)  # left by a finished swap of another command's build
         self.staged.remove()  # outputs of a killed run, staged but not all complete
@@ -270,38 +303,63 @@ class OutputDir:
 
     def staging_done(self, names: list[str]) -> None:
         """Every staged output (``names``, meta.json among them) is complete: from now on they replace
-        the directory's outputs, even if this run is killed (the next run finishes the move)."""
-        self.work.write_json(SWAP, {"files": sorted(names)})
+        the directory's outputs, even if this run is killed (the next run finishes the move). What
+        each holds is recorded, so that the move checks it."""
+        self.work.write_json(SWAP, {"files": {n: self.staged.describe(n, CONTENT_CHECKED_BYTES) for n in sorted(names)}})
 
-    def swap(self) -> bool:
+    def swap(self, overwrite: bool = False) -> bool:
         """Move complete staged outputs into place: the old report and meta.json go first, so that
         nothing looks complete meanwhile, then the outputs the new build does not have; meta.json
-        comes last. Each step can be repeated, so a run killed anywhere in here is finished by the next."""
-        if WORK not in self.ledger.files or not self.work.exists(SWAP):
+        comes last. Each step can be repeated, so a run killed anywhere in here is finished by the
+        next. Staged outputs that are not what ``staging_done`` recorded are dropped (the build is
+        then made again), and a foreign file in the way is refused unless ``overwrite``."""
+        if WORK not in self.ledger.dirs or not self.work.exists(SWAP):
             return False
         if not self.staged.exists(META):  # moved last: the swap was complete
             return True
-        names = set(self.work.read_json(SWAP)["files"])
+        staged = self._staged_outputs()
+        if staged is None:
+            self.work.remove(SWAP)
+            self.staged.remove()
+            return False
         for name in [*self.derived, META]:
-            self.store.remove(name)
-            self.ledger.forget([name])
-        stale = [n for n in self.ledger.files if n not in names and n not in (WORK, STATE)]
+            self._remove_own(name)
+        stale = [n for n in self.ledger.files if n not in staged]
         for name in stale:
-            self.store.remove(name)
-        self.ledger.forget(stale)
-        for name in sorted(names - {META}) + [META]:
+            self._remove_own(name)
+        for name in sorted(set(staged) - {META}) + [META]:
             if self.staged.exists(name):
-                self.ledger.claim(name)
-                self._move_in(name)
-                self.ledger.record(name)
+                self._move_in(name, staged[name], overwrite)
         return True
 
-    def _move_in(self, name: str) -> None:
+    def _staged_outputs(self) -> dict[str, dict] | None:
+        """The staged outputs and what each holds, when every one still in .work/next is intact."""
+        try:
+            files = self.work.read_json(SWAP)["files"]
+            for name, want in files.items():
+                if not (self.ledger.accepts(name, [want]) and
+                        (not self.staged.exists(name) or self.staged.describe(name, CONTENT_CHECKED_BYTES) == want)):
+                    return None
+            return files
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    def _move_in(self, name: str, description: dict, overwrite: bool) -> None:
+        if self.store.exists(name) and not self.ledger.vouches_for(name) and not overwrite:
+            raise DataprepError(_foreign_problem(self.store.url, [name], self._produced_name))
+        self.ledger.expect(name, description)
         if self.store.local:
             os.replace(self.staged.path(name), self.store.path(name))
             fsync_dir(self.store.local_path())
         else:  # an object store copies the whole object, then deletes the staged one
             self.store.fs.mv(self.staged.path(name), self.store.path(name))
+        self.ledger.settle(name, description)
+
+    def _remove_own(self, name: str) -> None:
+        """Remove ``name`` if it is a file the ledger vouches for; forget it either way."""
+        if name in self.ledger.files and self.store.exists(name) and self.ledger.vouches_for(name):
+            self.store.remove(name)
+        self.ledger.forget([name])
 
     def _holds_other_build(self, print_: str) -> str | None:
         """Why the directory (all of it ours by now) holds a build other than this one, or None."""
@@ -321,20 +379,34 @@ class OutputDir:
         for name in self.store.names():
             if self._own_temp(name):
                 self.store.remove(name)
-        for mine in (self.work, self.state):  # all of .work and .state is ours
-            if self.store.local and mine.root.rsplit("/", 1)[-1] in self.ledger.files and mine.exists():
-                for stale in mine.local_path().rglob(".*.tmp-*"):
+        for mine in (WORK, STATE):  # all of .work and .state is ours
+            sub = self.store.sub(mine)
+            if self.store.local and mine in self.ledger.dirs and sub.exists():
+                for stale in sub.local_path().rglob(".*.tmp-*"):
                     stale.unlink()
 
     def clear(self) -> None:
-        """``--overwrite``: remove what dataprep wrote and the files this build will write anew."""
+        """``--overwrite``: remove the files this build will write anew, whoever wrote them, and the work
+        files. The kept scans stay: each is checked against its key and checksums before reuse."""
         for name in self.store.names():
-            if name not in (LOCK, LEDGER) and (name in self.ledger.files or self._produced_name(name)
-                                               or self._own_temp(name)):
+            if name not in (LOCK, LEDGER, STATE) and (self._produced_name(name) or self._own_temp(name)):
                 self.store.remove(name)
         self.ledger.forget(list(self.ledger.files))
+        self.ledger.forget_dir(WORK)
+
+    def _remove_work(self) -> None:
+        self.work.remove()
+        self.ledger.forget_dir(WORK)
 
     def finish(self) -> None:
         """The build is complete: its work files go (``.state`` stays)."""
-        self.work.remove()
-        self.ledger.forget([WORK])
+        self._remove_work()
+
+
+def _foreign_problem(url: str, foreign: list[str], produced_name) -> str:
+    ours_by_name = [n for n in foreign if produced_name(n)]
+    if ours_by_name:
+        listed = ", ".join(ours_by_name[:3]) + (", ..." if len(ours_by_name) > 3 else "")
+        return (f"{url} holds {listed} that dataprep did not write (or that changed since); choose an empty "
+                "directory, or use --overwrite to replace them")
+    return f"{url} is not empty ({foreign[0]}, ...); choose an empty directory or --overwrite"

@@ -25,7 +25,6 @@ workers on several machines can share it.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
@@ -44,9 +43,9 @@ from dataprep.pipeline.budget import TokenTarget
 from dataprep.pipeline.build_report import report_md
 from dataprep.pipeline.doc_tokens import DocTokens, resolve
 from dataprep.pipeline.engine import Engine, make_engine
-from dataprep.pipeline.grow import OldBuild, growth_problem, load_old_build, plan_of
-from dataprep.pipeline.progress import Progress
-from dataprep.pipeline.scan_shards import Scanned, input_identity, load_scanned, scan_all, scan_dirs
+from dataprep.pipeline.grow import OldBuild, growth_problem, load_old_build, old_identities, plan_of
+from dataprep.pipeline.progress import Progress, shown
+from dataprep.pipeline.scan_shards import ScanOptions, Scanned, input_identity, load_scanned, scan_all, scan_dirs
 from dataprep.pipeline.write_bins import reuse_val, write_bins, write_manifest
 from dataprep.text.tokenizer import bin_dtype, get_encoding
 from dataprep.version import __version__
@@ -157,6 +156,7 @@ def build(
     engine: str = "local",
     ray_address: str | None = None,
     target: TokenTarget | None = None,
+    say=None,
 ) -> dict:
     """Run (or resume, or grow) a build; returns its meta.json content.
 
@@ -166,6 +166,7 @@ def build(
     into this one (``grow.py``). ``stats``, when given, receives wall seconds per stage, the bytes
     of deduplication state kept per document (for benchmarks), and ``up_to_date`` or ``grown_from``
     (the input count of the build replaced); never in meta.json, which must not change from run to run.
+    ``say``, when given, gets one-line notes for the user (a shard taken, a damaged scan made again).
     """
     clock = Clock({} if stats is None else stats)
     feed = Inputs(inputs, out, shards, opts.text_column)
@@ -175,11 +176,7 @@ def build(
     val_sources = [open_source(p, opts.text_column) for p in val_paths]
     enc = get_encoding(opts.encoding, opts.tokenizer_backend)
     store = Store(out)
-    val_bin = None
-    if opts.val_bin:
-        _check_val_bin_outside(opts.val_bin, out)
-        if is_url(opts.val_bin) or os.path.isfile(opts.val_bin):
-            val_bin = input_identity(opts.val_bin)
+    val_bin = _checked_val_bin(opts.val_bin, out) if opts.val_bin else None
     val_ids = [input_identity(s.path) for s in val_sources]
     if target is None:
         sources, identities = feed.first(len(feed), progress)
@@ -196,14 +193,12 @@ def build(
                 od.outputs.write_bytes("report.md", report_md(meta).encode())
             _prune_state(od.state, scan_dirs(len(meta["sources"]), len(meta["val_sources"])))
             return meta
-        old = None
-        if status == "grow":
-            old_meta = store.read_json("meta.json")
-            old = load_old_build(store, od.state, old_meta)
-            clock.stats["grown_from"] = len(old_meta["sources"])
+        old = _old_build(od, asked, len(feed), opts, say) if status == "grow" else None
+        if old is not None:
+            clock.stats["grown_from"] = len(old.dirs) - len(val_sources)
         runner = make_engine(engine, workers, ray_address)
         try:
-            job = Job(od, val_sources, val_ids, opts, enc, runner, progress, old, val_bin)
+            job = Job(od, val_sources, val_ids, opts, enc, runner, progress, old, val_bin, say)
             if target is None:
                 meta = _run(job, sources, identities, clock)
             else:
@@ -251,19 +246,49 @@ class Request:
         return bool(taken.get("met") or n == len(self.feed)) and fingerprint(self.plan(n)) == meta.get("fingerprint")
 
 
+def _old_build(od: OutputDir, asked: "Request", n_new: int, opts: BuildOptions, say) -> OldBuild | None:
+    """The finished build this one grows from, proven by ``growth_problem``; None (every input's tokens
+    made again) when the lines it stripped cannot be found again in its scans."""
+    meta = od.store.read_json("meta.json")
+    n_old = len(meta["sources"])
+    plan = asked.plan(min(n_old, n_new))
+    identities = old_identities(od.state, plan, n_old) + plan["val"]
+    old = load_old_build(od.store, od.state, meta, identities, ScanOptions.of(opts))
+    if old is None and say is not None:
+        say(f"the scans kept in {od.state.url} are damaged: the old bins are not reused, every input is scanned again")
+    return old
+
+
 def _identity(path: str) -> str:
     return path if is_url(path) else os.path.realpath(path)
 
 
-def _check_val_bin_outside(val_bin: str, out) -> None:
-    """Refuse a --val-bin that this build would replace before reading it (its own --out)."""
-    home = _identity(val_bin.rsplit("/", 1)[0] if is_url(val_bin) else os.path.dirname(os.path.abspath(val_bin)))
-    out = _identity(str(out)).rstrip("/")
-    if home == out or home.startswith(out + "/"):
-        raise DataprepError(
-            f"--val-bin {val_bin} lies inside --out {out}, which this build rewrites; copy it (with its "
-            "val_bands.npy and meta.json) to another directory and point --val-bin there"
-        )
+def _checked_val_bin(val_bin: str, out) -> tuple:
+    """The identity of a --val-bin that exists and that this build does not rewrite before reading it
+    (its own --out, reached by any path: symlinks and hard links resolved). Checked before anything is touched."""
+    problem = (f"--val-bin {val_bin} lies inside --out {out}, which this build rewrites; copy it (with its "
+               "val_bands.npy and meta.json) to another directory and point --val-bin there")
+    if is_url(val_bin):
+        out_url = str(out).rstrip("/")
+        if val_bin.startswith(out_url + "/"):
+            raise DataprepError(problem)
+        return input_identity(val_bin)
+    if not os.path.isfile(val_bin):
+        raise DataprepError(f"--val-bin {val_bin}: no such file")
+    home, root = os.path.dirname(os.path.realpath(val_bin)), None if is_url(out) else os.path.realpath(out)
+    if root is not None and (home == root or home.startswith(root + "/") or _linked_into(val_bin, root)):
+        raise DataprepError(problem)
+    return input_identity(val_bin)
+
+
+def _linked_into(path: str, directory: str) -> bool:
+    """``path`` is a hard link of a file directly in ``directory``."""
+    me = os.stat(path)
+    if me.st_nlink < 2 or not os.path.isdir(directory):
+        return False
+    with os.scandir(directory) as entries:
+        return any(e.is_file(follow_symlinks=False) and os.path.samestat(e.stat(follow_symlinks=False), me)
+                   for e in entries)
 
 
 class ValSplitError(DataprepError):
@@ -316,6 +341,7 @@ class Job:
     progress: bool | None
     old: OldBuild | None  # the finished build this one grows from
     val_bin: tuple | None  # input_identity() of --val-bin
+    say: object = None  # one-line notes for the user, or None
 
 
 def _run(job: Job, sources: list[Source], identities: list[tuple], clock: Clock) -> dict:
@@ -324,7 +350,7 @@ def _run(job: Job, sources: list[Source], identities: list[tuple], clock: Clock)
     dirs = scan_dirs(len(sources), len(job.val_sources))
     covered = set(job.old.starts) if job.old else set()  # shards whose kept tokens the old bins hold
     scan_all(sources + job.val_sources, identities + job.val_ids, dirs, [d not in covered for d in dirs], od.state,
-             od.work, opts, job.engine, job.progress)
+             od.work, opts, job.engine, job.progress, job.say)
     clock.lap("scan")
     corpus = load_scanned(od.state, dirs, len(sources))
     state = sum(od.state.fs.size(od.state.path(f"{d}/{f}")) for d in dirs for f in ("docs.parquet", "bands.npy",
@@ -351,7 +377,6 @@ def _run_to_target(job: Job, feed: Inputs, target: TokenTarget, clock: Clock) ->
     tables: dict = {}  # each shard's scan, loaded once
     memo: dict = {}  # documents tokenized again, kept while their stripped lines stay the same
     scanned = 0
-    say = Progress("build: shards", len(feed), job.progress).enabled  # a line per shard, on a terminal
     while len(sources) < len(feed):
         k = len(sources)
         if k == scanned:
@@ -359,7 +384,8 @@ def _run_to_target(job: Job, feed: Inputs, target: TokenTarget, clock: Clock) ->
             dirs = scan_dirs(more[-1] + 1, 0)[k:] + (scan_dirs(0, n_val) if k == 0 else [])
             srcs = [feed.source(i) for i in more] + (job.val_sources if k == 0 else [])
             ids = [feed.identity(i) for i in more] + (job.val_ids if k == 0 else [])
-            scan_all(srcs, ids, dirs, [d not in covered for d in dirs], od.state, od.work, opts, job.engine, job.progress)
+            scan_all(srcs, ids, dirs, [d not in covered for d in dirs], od.state, od.work, opts, job.engine, job.progress,
+                     job.say)
             scanned = more[-1] + 1
         sources.append(feed.source(k))
         corpus = load_scanned(od.state, scan_dirs(k + 1, n_val), k + 1, tables)
@@ -368,11 +394,11 @@ def _run_to_target(job: Job, feed: Inputs, target: TokenTarget, clock: Clock) ->
         mine = corpus.shard == k
         steps.append(budget.step(sources[k].path, int(corpus.tokens[mine].sum() + mine.sum()), decisions.split,
                                  np.where(decisions.kept, tokens.lengths + 1, 0), steps[-1] if steps else None))
-        if say:
+        if job.say is not None and shown(job.progress):  # a line per shard taken, as progress
             s = steps[-1]
-            print(f"build: {s['shard']} of {len(feed)} shards: train split {s['train_tokens']:,} of the "
-                  f"{target.train_tokens:,} tokens needed; this shard added {s['added']:,} effective tokens, "
-                  f"{s['added_share']:.1%} of its own", file=sys.stderr)
+            job.say(f"build: {s['shard']} of {len(feed)} shards: train split {s['train_tokens']:,} of the "
+                    f"{target.train_tokens:,} tokens needed; this shard added {s['added']:,} effective tokens, "
+                    f"{s['added_share']:.1%} of its own")
         if steps[-1]["train_tokens"] >= target.train_tokens:
             break
     clock.lap("scan")

@@ -20,10 +20,10 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from dataprep.dedup.boilerplate import find_boilerplate
-from dataprep.io.storage import Store
+from dataprep.io.storage import Store, is_url
 from dataprep.io.workdir import fingerprint
 from dataprep.pipeline.doc_tokens import Previous
-from dataprep.pipeline.scan_shards import Scanned, scan_dirs
+from dataprep.pipeline.scan_shards import MARKER, ScanOptions, Scanned, scan_dirs, scan_key, scan_problem
 from dataprep.version import __version__
 
 # The options that change decisions, as BuildOptions.as_dict() names them, and their command-line flags.
@@ -48,31 +48,36 @@ def plan_of(identities: list[tuple], n_train: int, val_bin: tuple | None, option
     return plan
 
 
-def old_inputs(state: Store, n: int) -> list[list] | None:
-    """The identities of the first ``n`` train inputs, as their kept scans name them; None when one is missing."""
-    out = []
-    for d in scan_dirs(n, 0):
+def old_identities(state: Store, plan: dict, n_old: int) -> list[list] | None:
+    """The identities the finished build of ``n_old`` train inputs would have if this plan's inputs
+    are its first ones: this plan's, then, for the old inputs past them (a cut back), what their
+    kept scans name. None when such a scan cannot say. ``growth_problem`` proves them right."""
+    new = plan["inputs"][:n_old]
+    rest = []
+    for d in scan_dirs(n_old, 0)[len(new):]:
         try:
-            out.append(state.read_json(f"{d}/source.json")["identity"])
+            rest.append(list(state.read_json(f"{d}/{MARKER}")["identity"]))
         except (OSError, ValueError, KeyError, TypeError):
             return None
-    return out
+    return [list(i) for i in new] + rest
 
 
 def growth_problem(meta: dict, state: Store, plan: dict) -> str | None:
     """Why the finished build ``meta`` describes cannot become ``plan`` by growing (or cutting), or None.
 
     ``plan["inputs"]`` may hold only the first of this build's inputs (``build --tokens`` checks the
-    ones it will take first).
+    ones it will take first). The old build's fingerprint, computed again from these inputs and
+    options (``--format`` aside), must be the one it recorded: that proves it was made from them.
     """
-    old = old_inputs(state, len(meta.get("sources") or []))
+    sources = meta.get("sources") or []
+    old = old_identities(state, plan, len(sources))
     if old is None:
-        return "it keeps no scans to grow from: made by an earlier dataprep, or its .state was removed"
-    new = plan["inputs"]
-    for i, (a, b) in enumerate(zip(old, new)):
-        if a != b:
-            return (f"its input {i + 1} is {meta['sources'][i]['path']} ({a[2][:12]}...), not {b[0]} ({b[2][:12]}...); "
-                    "a build grows by inputs added after the old ones")
+        return "it keeps no scans of the inputs it had beyond these: made by an earlier dataprep, or its .state was removed"
+    for i, (was, now) in enumerate(zip(sources, plan["inputs"])):
+        was = was if isinstance(was, dict) else {}
+        if not _same_input(was, now):
+            return (f"its input {i + 1} is {was.get('path')}, not {now[0]}; a build grows by inputs added after "
+                    "the old ones")
     old_options = meta.get("options") or {}
     same = {**plan, "inputs": old, "options": {**plan["options"], "formats": old_options.get("formats")}}
     same.pop("target", None)
@@ -81,6 +86,14 @@ def growth_problem(meta: dict, state: Store, plan: dict) -> str | None:
     if fingerprint(same) == meta.get("fingerprint"):
         return None
     return _difference(meta, plan)
+
+
+def _same_input(recorded: dict, identity) -> bool:
+    """meta.json's record of an input against an input's identity: a local file's sha256, a URL's address
+    (its ETag is checked by the fingerprint)."""
+    if is_url(identity[0]):
+        return recorded.get("path") == identity[0]
+    return recorded.get("sha256") == identity[2]
 
 
 def _difference(meta: dict, plan: dict) -> str:
@@ -133,8 +146,10 @@ class OldBuild:
                         written=self.written, stripped=(docs[docs >= 0], self.stripped[1][docs >= 0]))
 
 
-def load_old_build(out: Store, state: Store, meta: dict) -> OldBuild:
-    """The finished build in ``out`` (``meta``: its meta.json), with its scans in ``state``."""
+def load_old_build(out: Store, state: Store, meta: dict, identities: list, options: ScanOptions) -> OldBuild | None:
+    """The finished build in ``out`` (``meta``: its meta.json; ``identities``: of its inputs, then its
+    --val-from files), with its scans in ``state``. None when the lines it stripped cannot be found
+    again, its scans being damaged: the new build then takes no tokens from it."""
     n_train, n_val = len(meta["sources"]), len(meta["val_sources"])
     dirs = scan_dirs(n_train, n_val)
     rows = [s["rows"] for s in meta["sources"] + meta["val_sources"]]
@@ -145,6 +160,8 @@ def load_old_build(out: Store, state: Store, meta: dict) -> OldBuild:
     split = np.where(names == "train", 1, np.where(names == "val", 2, 0)).astype(np.int8)
     stripped = (np.zeros(0, np.int64), np.zeros(0, np.uint64))
     if meta["options"].get("strip_boilerplate"):
+        if any(scan_problem(state, d, scan_key(i, options)) for d, i in zip(dirs, identities)):
+            return None
         # Its boilerplate lines, found again as it found them: lines held by enough of its kept documents.
         lines = [state.load_array(f"{d}/lines.npz") for d in dirs]
         line_hash = np.concatenate([z["hash"] for z in lines])

@@ -19,10 +19,15 @@ def _duration(seconds: float) -> str:
     return f"{seconds}s"
 
 
+def shown(enabled: bool | None, stream=None) -> bool:
+    """Whether progress is shown: as asked, else when the stream (stderr) is a terminal."""
+    return (stream or sys.stderr).isatty() if enabled is None else enabled
+
+
 class Progress:
     def __init__(self, label: str, total_rows: int, enabled: bool | None = None, stream=None):
         self.stream = stream or sys.stderr
-        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self.enabled = shown(enabled, self.stream)
         self.label = label
         self.total = total_rows
         self.rows = 0

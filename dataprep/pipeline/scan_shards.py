@@ -11,7 +11,7 @@ input the scan was made from. Nothing here depends on filter or split options.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from itertools import chain
 
 import numpy as np
@@ -21,8 +21,10 @@ import pyarrow.parquet as pq
 from dataprep.dedup.decide import Documents, val_keys
 from dataprep.dedup.minhash import LSHParams, MinHasher
 from dataprep.errors import DataprepError
-from dataprep.io.reader import Source, check_unchanged, iter_batches
+from dataprep.io.reader import Source, check_unchanged, iter_batches, text_column_of
+from dataprep.io.digest import local_description
 from dataprep.io.storage import Store, file_sha256, filesystem, is_url
+from dataprep.io.workdir import fingerprint
 from dataprep.pipeline.progress import Progress
 from dataprep.pipeline.scan import scan_batch
 from dataprep.text.scores import complete_scores
@@ -31,38 +33,69 @@ from dataprep.text.tokenizer import bin_dtype, encode_batch, get_encoding
 OPTIONAL_COLUMNS = ("score", "int_score", "language_score", "id")
 
 
+# Bumped whenever what a scan writes changes: a scan of another format is never reused.
+SCAN_FORMAT = 2
+MARKER = "source.json"
+STATE_FILES = ("docs.parquet", "bands.npy", "lines.npz")
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """Everything that shapes the bytes a scan writes, besides its input. ``scan_key`` digests all of
+    its fields, so a field added here is part of every scan's key."""
+
+    lsh: LSHParams  # the MinHash signatures and their bands
+    text_column: str  # the column read, as the input resolved it
+    encoding: str  # the tokenizer
+    dtype: str  # the tokens file's element type
+
+    @classmethod
+    def of(cls, opts) -> "ScanOptions":
+        """The scan options under a build's options (a BuildOptions)."""
+        enc = get_encoding(opts.encoding)
+        return cls(lsh=opts.lsh, text_column=text_column_of(opts.text_column), encoding=enc.name,
+                   dtype=bin_dtype(enc.n_vocab).name)
+
+
+def scan_key(identity: tuple, options: ScanOptions) -> str:
+    """The digest a scan is kept under: its input's identity, its options and the scan format."""
+    return fingerprint({"format": SCAN_FORMAT, "input": list(identity), "options": asdict(options)})
+
+
 @dataclass(frozen=True)
 class ScanJob:
     source: Source
     identity: tuple  # input_identity() of the source, as the driver saw it
+    options: ScanOptions
     state: str  # the kept state directory (path or URL)
     out: str  # this shard's scan directory, relative to state
     work: str  # the work directory (path or URL)
     tokens: str  # this shard's tokens file, relative to work
-    lsh: LSHParams
-    encoding: str
-    backend: str
+    # How the scan runs, not what it writes (so not in its key):
+    backend: str  # a tokenizer backend verified to give the encoding's ids
     batch_rows: int
     threads: int
 
 
 def scan_shard(job: ScanJob) -> dict:
-    """Everything later stages need from one shard; ``source.json`` is written last, as the marker."""
-    enc = get_encoding(job.encoding, job.backend)
-    dtype = bin_dtype(enc.n_vocab)
-    minhasher = MinHasher(job.lsh)
+    """Everything later stages need from one shard; the marker (``source.json``) is written last,
+    naming the scan's key and each file's size and sha256."""
+    opts = job.options
+    enc = get_encoding(opts.encoding, job.backend)
+    dtype = np.dtype(opts.dtype)
+    minhasher = MinHasher(opts.lsh)
     src = job.source
-    work = Store(job.state).sub(job.out)
+    scan_dir = Store(job.state).sub(job.out)
+    written: dict[str, dict] = {name: {} for name in STATE_FILES}
     cols: dict[str, list] = {k: [] for k in ("digest", "bands", "has_shingles", "text_bytes", "tokens")}
     extra: dict[str, list] = {k: [] for k in OPTIONAL_COLUMNS}
     line_hash, line_doc = [], []
-    token_count = 0
-    with Store(job.work).writer(job.tokens) as tok_file:
+    tokens_written: dict = {}
+    with Store(job.work).writer(job.tokens, seal=_seal(tokens_written)) as tok_file:
         for batch in iter_batches([src], OPTIONAL_COLUMNS, job.batch_rows):
             scan = scan_batch(batch, minhasher)
             flat, lengths = encode_batch(enc, batch.texts(), job.threads)
             tok_file.write(flat.astype(dtype).tobytes())
-            token_count += len(flat)
             cols["digest"].append(scan.digests)
             cols["bands"].append(scan.band_hashes)
             cols["has_shingles"].append(scan.has_shingles)
@@ -83,25 +116,34 @@ def scan_shard(job: ScanJob) -> dict:
     for k in OPTIONAL_COLUMNS:
         if all(v is not None for v in extra[k]):
             table[k] = list(chain.from_iterable(extra[k])) if k == "id" else np.concatenate(extra[k])
-    with work.writer("docs.parquet") as f:
+    with scan_dir.writer("docs.parquet", seal=_seal(written["docs.parquet"])) as f:
         pq.write_table(pa.table(table), f)
     # Band-major, so that one band of a shard is one contiguous row for the band tasks.
-    work.save_array("bands.npy", np.ascontiguousarray(np.concatenate(cols["bands"]).T))
-    with work.writer("lines.npz") as f:
+    with scan_dir.writer("bands.npy", seal=_seal(written["bands.npy"])) as f:
+        np.save(f, np.ascontiguousarray(np.concatenate(cols["bands"]).T))
+    with scan_dir.writer("lines.npz", seal=_seal(written["lines.npz"])) as f:
         np.savez(f, hash=np.concatenate(line_hash), doc=np.concatenate(line_doc))
+    info = {"path": src.path, "rows": src.rows, "bytes": src.size, "sha256": _checked_sha256(src, job.identity)}
+    scan_dir.write_json(MARKER, {**info, "identity": list(job.identity), "key": scan_key(job.identity, opts),
+                                 "files": written, "tokens": tokens_written})
+    return info
+
+
+def _seal(into: dict):
+    """A ``Store.writer`` seal that records the finished file's size and sha256 in ``into``."""
+    return lambda path: into.update(local_description(path))
+
+
+def _checked_sha256(src: Source, identity: tuple) -> str:
+    """The sha256 of the input, which must be of the bytes just scanned."""
     try:
         digest = file_sha256(src.path)
     except OSError as exc:
         raise DataprepError(f"{src.path}: cannot read for its checksum ({exc.strerror})") from None
-    check_unchanged(src)  # the checksum must be of the bytes just scanned
-    if not is_url(src.path) and digest != job.identity[2]:
+    check_unchanged(src)
+    if not is_url(src.path) and digest != identity[2]:
         raise DataprepError(f"{src.path}: file changed since the build started; run again once it is complete")
-    info = {"path": src.path, "rows": src.rows, "bytes": src.size, "sha256": digest}
-    # The marker names the input it was made from, so that a scan is never reused for another file,
-    # and the size of its tokens file, so that one left by another run is not taken for its own.
-    work.write_json("source.json", {**info, "identity": list(job.identity),
-                                    "token_bytes": token_count * dtype.itemsize})
-    return info
+    return digest
 
 
 def input_identity(path: str) -> tuple:
@@ -132,36 +174,48 @@ def tokens_file(scan_dir: str) -> str:
     return f"tokens/{scan_dir.rsplit('/', 1)[-1]}.bin"
 
 
-def finished_scan(state: Store, scan_dir: str, identity: tuple, work: Store | None = None) -> bool:
-    """True when ``scan_dir`` holds a complete scan of the input ``identity`` names (and of no other),
-    with its tokens file in ``work`` when one is given (the tokens are needed)."""
-    if not state.exists(f"{scan_dir}/source.json"):
-        return False
+def scan_problem(state: Store, scan_dir: str, key: str, work: Store | None = None) -> str | None:
+    """Why ``scan_dir`` does not hold a complete, intact scan under ``key`` (None when it does); its
+    tokens file in ``work`` must be intact too when ``work`` is given (the tokens are needed)."""
+    if not state.exists(f"{scan_dir}/{MARKER}"):
+        return "not scanned"
     try:
-        marker = state.read_json(f"{scan_dir}/source.json")
-        made_from = marker.get("identity")
-    except (OSError, ValueError, AttributeError):
-        return False
-    if made_from != list(identity):
-        return False
-    if work is None:
-        return True
-    name = tokens_file(scan_dir)
-    return work.exists(name) and work.fs.size(work.path(name)) == marker.get("token_bytes")
+        marker = state.read_json(f"{scan_dir}/{MARKER}")
+        if marker.get("key") != key:
+            return "scanned with other options or from another input"
+        files = [(state, f"{scan_dir}/{name}", marker["files"][name]) for name in STATE_FILES]
+        if work is not None:
+            files.append((work, tokens_file(scan_dir), marker["tokens"]))
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return f"its {MARKER} is damaged"
+    for store, name, want in files:
+        if not store.exists(name):
+            return f"its {name.rsplit('/', 1)[-1]} is missing"
+        if not isinstance(want, dict) or store.size(name) != want.get("bytes") or store.describe(name) != want:
+            return f"its {name.rsplit('/', 1)[-1]} is damaged"
+    return None
 
 
 def scan_all(sources: list[Source], identities: list[tuple], dirs: list[str], need_tokens: list[bool], state: Store,
-             work: Store, opts, engine, progress) -> None:
-    """Scan every source not yet scanned (``opts``: a BuildOptions) into its directory of ``dirs``;
-    the tokens of the sources where ``need_tokens`` is set must be there too."""
-    todo = [i for i, d in enumerate(dirs) if not finished_scan(state, d, identities[i], work if need_tokens[i] else None)]
-    for i in todo:
-        state.remove(dirs[i])  # a half-done scan, or one of another input: start it afresh
+             work: Store, opts, engine, progress, say=None) -> None:
+    """Scan every source without an intact scan under its key (``opts``: a BuildOptions) into its
+    directory of ``dirs``; the tokens of the sources where ``need_tokens`` is set must be there too.
+    ``say`` gets a line for each scan that was there but cannot be used."""
+    options = ScanOptions.of(opts)
+    todo = []
+    for i, d in enumerate(dirs):
+        problem = scan_problem(state, d, scan_key(identities[i], options), work if need_tokens[i] else None)
+        if problem is None:
+            continue
+        if problem != "not scanned" and say is not None:
+            say(f"scanning {sources[i].path} again: {problem}")
+        state.remove(d)  # a half-done or damaged scan, or one of another input or options: start it afresh
+        todo.append(i)
     bar = Progress("build: scan", sum(sources[i].rows for i in todo), progress)
     # Shards run as parallel tasks; a lone shard gets the tokenizer threads instead.
     threads = max(1, engine.workers // max(1, min(engine.workers, len(todo))))
     jobs = [
-        ScanJob(sources[i], identities[i], state.url, dirs[i], work.url, tokens_file(dirs[i]), opts.lsh, opts.encoding,
+        ScanJob(sources[i], identities[i], options, state.url, dirs[i], work.url, tokens_file(dirs[i]),
                 opts.tokenizer_backend, opts.batch_rows, threads)
         for i in todo
     ]
