@@ -272,6 +272,16 @@ def test_a_missing_val_bin_is_refused_before_overwrite_clears_anything(capsys, c
     assert {n: (out / n).read_bytes() for n in OUTPUTS} == before
 
 
+@pytest.mark.parametrize("changed", ["val.bin", "val_bands.npy"])
+def test_a_val_bin_whose_build_was_changed_is_refused(capsys, corpus, tmp_path, changed):
+    _, files = corpus
+    src, out = tmp_path / "src", tmp_path / "out"
+    assert run(capsys, "--input", *files[:2], "--out", src)[0] == 0
+    _flip(src / changed, count=4)
+    one_line(*run(capsys, "--input", files[2], "--out", out, "--val-bin", src / "val.bin"), changed, "meta.json")
+    assert not (out / "meta.json").exists()
+
+
 # ---------------------------------------------------------------- 6, 8: the directory and its lock
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
 from dataprep.io.atomic import fsync_dir, temp_name
-from dataprep.io.digest import description, stream_sha256
+from dataprep.io.digest import description, sampled_sha256, stream_sha256
 from dataprep.errors import DataprepError
 from dataprep.io.lifeline import check_parent
 
@@ -109,6 +109,11 @@ class Store:
         return sorted(p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.path(rel), detail=False))
 
     # ------------------------------------------------------------------ writing
+
+    def sampled_description(self, rel: str) -> dict:
+        """``{"bytes", "sampled_sha256"}`` of a file, a few MB read whatever its size (meta.json's checks)."""
+        size = self.size(rel)
+        return {"bytes": size, "sampled_sha256": sampled_sha256(size, lambda start, end: self.read_range(rel, start, end))}
 
     def describe(self, rel: str, whole_up_to: int | None = None) -> dict:
         """``digest.description`` of a file: its size and sha256 (sampled above ``whole_up_to`` bytes)."""

@@ -33,7 +33,6 @@ import numpy as np
 
 from dataprep.dedup.decide import Decisions, Rules, decide, waterfall
 from dataprep.errors import DataprepError
-from dataprep.io.digest import sampled_sha256
 from dataprep.io.reader import Source, open_source, resolve_paths
 from dataprep.io.storage import Store, is_url
 from dataprep.io.workdir import OutputDir, fingerprint
@@ -470,14 +469,10 @@ def _write(job: Job, sources: list[Source], corpus: Scanned, decisions: Decision
 
 
 def _checks(staged: Store, files: dict) -> dict:
-    """Size and sampled sha256 of every token file written: what says the bins beside a meta.json are the
-    ones it describes (the trainer checks them before it trains)."""
-    names = [n for n in ("train.bin", "val.bin") if staged.exists(n)] + list(files.get("llmc", []))
-    out = {}
-    for name in names:
-        size = staged.size(name)
-        out[name] = {"bytes": size, "sampled_sha256": sampled_sha256(size, lambda a, b: staged.read_range(name, a, b))}
-    return out
+    """Size and sampled sha256 of every token file written (and of the val set's bands): what says the files
+    beside a meta.json are the ones it describes (the trainer, and a build reusing the val set, check them)."""
+    names = [n for n in ("train.bin", "val.bin", "val_bands.npy") if staged.exists(n)] + list(files.get("llmc", []))
+    return {name: staged.sampled_description(name) for name in names}
 
 
 def _prune_state(state: Store, keep: list[str]) -> None:

@@ -82,17 +82,38 @@ def reuse_val(val_bin: str, out: Store, enc, lsh: LSHParams) -> tuple[np.ndarray
     if not src.exists(name):
         raise DataprepError(f"--val-bin {val_bin}: no such file")
     dtype = bin_dtype(enc.n_vocab)
-    check_raw_size(src.fs.size(src.path(name)), dtype, f"--val-bin {val_bin}")
+    check_raw_size(src.size(name), dtype, f"--val-bin {val_bin}")
+    meta = _meta_beside(src, val_bin)
+    _check_described(src, name, meta, val_bin)
     out.copy_in(val_bin, "val.bin")
     tokens = out.load_raw("val.bin", dtype)
     info = {"val_bin": val_bin, "val_tokens": int(len(tokens)), "val_docs": int(np.count_nonzero(tokens == enc.eot_token))}
     val_bands = None
-    if src.exists("val_bands.npy") and src.exists("meta.json"):
-        if src.read_json("meta.json").get("options", {}).get("lsh") == asdict(lsh):
-            val_bands = src.load_array("val_bands.npy")
-            out.save_array("val_bands.npy", val_bands)
+    if src.exists("val_bands.npy") and meta.get("options", {}).get("lsh") == asdict(lsh):
+        _check_described(src, "val_bands.npy", meta, val_bin)
+        val_bands = src.load_array("val_bands.npy")
+        out.save_array("val_bands.npy", val_bands)
     info["decontaminated"] = val_bands is not None
     return val_bands, info
+
+
+def _meta_beside(src: Store, val_bin: str) -> dict:
+    """The meta.json of the build a --val-bin comes from ({} when there is none)."""
+    if not src.exists("meta.json"):
+        return {}
+    try:
+        meta = src.read_json("meta.json")
+    except (OSError, ValueError):
+        raise DataprepError(f"--val-bin {val_bin}: the meta.json beside it is not readable JSON") from None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _check_described(src: Store, name: str, meta: dict, val_bin: str) -> None:
+    """A file beside a meta.json that records it must be what it recorded (a build half-replaced otherwise)."""
+    want = (meta.get("checks") or {}).get(name)
+    if want is not None and src.sampled_description(name) != want:
+        raise DataprepError(f"--val-bin {val_bin}: {name} is not the file the meta.json beside it describes (a build "
+                            "there is unfinished or was changed); rerun that build, or copy a complete one")
 
 
 def write_manifest(out: Store, c: Scanned, d: Decisions, w: Written, sources: list[Source]) -> None:
