@@ -26,7 +26,7 @@ def exact_removed(m, opts) -> tuple[np.ndarray, float]:
     from dataprep.pipeline.estimate import _stripped_tokens
 
     t0 = time.perf_counter()
-    removed = _stripped_tokens(m.sources, m.docs.tokens, m.boilerplate_docs, m.boilerplate, m.tokenizer, opts)
+    removed = _stripped_tokens(m.sources, m.docs.token_counts, m.boilerplate_docs, m.boilerplate, m.tokenizer, opts)
     return removed, time.perf_counter() - t0
 
 
@@ -47,7 +47,7 @@ def main() -> None:
     diff = counted - exact
     docs = m.boilerplate_docs
     total, want = int(counted.sum()), int(exact.sum())
-    all_tokens = int(m.docs.tokens.sum()) + len(m.docs)  # with one EOT per document
+    all_tokens = int(m.docs.token_counts.sum()) + len(m.docs)  # with one EOT per document
     print(f"\ncorpus: {corpora.describe(args)}: {len(m.docs):,} documents, "
           f"{all_tokens:,} tokens; {len(m.boilerplate):,} boilerplate lines in "
           f"{len(docs):,} kept documents\n")

@@ -19,7 +19,7 @@ from dataprep.text.normalize import normalize_text
 from dataprep.synth import SynthConfig, generate
 from dataprep.text.tokenizer import encode_batch, get_encoding
 from dataprep.io.storage import Store
-from dataprep.io.workdir import OutputDir
+from dataprep.pipeline.outdir import OutputDir
 
 from reference import jaccard, shingle_set
 

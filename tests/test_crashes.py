@@ -19,7 +19,7 @@ import pytest
 
 from dataprep.errors import DataprepError
 from dataprep.io.storage import Store
-from dataprep.io.workdir import LEDGER
+from dataprep.pipeline.outdir import LEDGER
 from dataprep.synth import SynthConfig, generate
 
 OUTPUTS = ("train.bin", "val.bin", "meta.json", "manifest.parquet", "val_bands.npy", "report.md")

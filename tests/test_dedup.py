@@ -44,7 +44,7 @@ def test_decide_separates_exact_and_near():
     bands = np.array([[10], [10], [10], [11], [12]], dtype=np.uint64)
     n = len(digests)
     docs = Documents(
-        digests=digests, has_shingles=np.array([True, True, True, True, False]), tokens=np.full(n, 5),
+        digests=digests, has_shingles=np.array([True, True, True, True, False]), token_counts=np.full(n, 5),
         score=np.array([1.0, 1.0, 3.0, 0.0, 0.0]), int_score=np.full(n, -1), language_score=np.full(n, np.nan),
         val_key=np.full(n, 0.5), is_val_source=np.zeros(n, dtype=bool),
     )

@@ -15,7 +15,7 @@ import pytest
 import dataprep.pipeline.doc_tokens
 import dataprep.pipeline.scan_shards
 from dataprep.errors import DataprepError
-from dataprep.io.workdir import OutputDir
+from dataprep.pipeline.outdir import OutputDir
 from dataprep.pipeline.build import BuildOptions, build
 from dataprep.synth import SynthConfig, generate
 from dataprep_cli.main import main

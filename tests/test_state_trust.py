@@ -24,7 +24,7 @@ import dataprep.io.storage
 from dataprep.dedup.minhash import LSHParams
 from dataprep.errors import DataprepError
 from dataprep.io.storage import Store
-from dataprep.io.workdir import LEDGER, OutputDir
+from dataprep.pipeline.outdir import LEDGER, OutputDir
 from dataprep.pipeline.build import PRODUCED, BuildOptions, build
 from dataprep.pipeline.scan_shards import ScanJob, ScanOptions, scan_key
 from dataprep.synth import SynthConfig, generate

@@ -120,6 +120,15 @@ def find_boilerplate(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarr
     return Boilerplate(hashes=uniq[hot], doc_counts=counts[hot])
 
 
+def stripped_lines(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarray,
+                   min_docs: int) -> tuple[Boilerplate, tuple[np.ndarray, np.ndarray]]:
+    """The boilerplate lines among the ``kept`` documents, and (document, line hash) of every place one
+    of them lies in a kept document: what stripping removes. estimate and build both select them here."""
+    boiler = find_boilerplate(line_hash, line_doc, kept, min_docs)
+    take = np.isin(line_hash, boiler.hashes) & kept[line_doc]
+    return boiler, (line_doc[take], line_hash[take])
+
+
 def raw_line_hashes(lines: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Hash of each raw line (no newline inside), and whether it has any word once normalised."""
     h = hash_batch(normalize_batch(pa.array(lines, type=pa.large_string())))

@@ -77,11 +77,16 @@ def connected_components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         lo = np.minimum(lu[crossing], lv[crossing])
         hi = np.maximum(lu[crossing], lv[crossing])
         np.minimum.at(label, hi, lo)
-        while True:
-            jumped = label[label]
-            if np.array_equal(jumped, label):
-                break
-            label = jumped
+        label = jump_pointers(label)
+
+
+def jump_pointers(label: np.ndarray) -> np.ndarray:
+    """Every node pointed at its root: follow ``label`` (each node's parent, roots their own) until it stops changing."""
+    while True:
+        jumped = label[label]
+        if np.array_equal(jumped, label):
+            return label
+        label = jumped
 
 
 def cluster_keep(labels: np.ndarray, score: np.ndarray) -> np.ndarray:

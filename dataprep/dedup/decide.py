@@ -65,7 +65,7 @@ class Documents:
 
     digests: np.ndarray  # (n, 2) uint64 of the normalised text
     has_shingles: np.ndarray  # bool: at least one word
-    tokens: np.ndarray  # int64, without EOT
+    token_counts: np.ndarray  # int64 tokens of each document, without EOT
     score: np.ndarray  # float64, NaN where unknown
     int_score: np.ndarray  # int64, -1 where unknown
     language_score: np.ndarray  # float64, NaN where unknown
@@ -73,7 +73,7 @@ class Documents:
     is_val_source: np.ndarray  # bool: read from a --val-from file
 
     def __len__(self) -> int:
-        return len(self.tokens)
+        return len(self.token_counts)
 
 
 def val_keys(ids: list, digests: np.ndarray) -> np.ndarray:
@@ -140,7 +140,7 @@ def filter_reasons(docs: Documents, rules: Rules) -> np.ndarray:
     if rules.min_language_score is not None:
         low = np.nan_to_num(docs.language_score, nan=np.inf) < rules.min_language_score
         reason[low & (reason == None)] = "language-score"  # noqa: E711
-    reason[(docs.tokens < rules.min_tokens) & (reason == None)] = "min-tokens"  # noqa: E711
+    reason[(docs.token_counts < rules.min_tokens) & (reason == None)] = "min-tokens"  # noqa: E711
     return reason
 
 
@@ -212,7 +212,7 @@ def waterfall(docs: Documents, d: Decisions, written: np.ndarray) -> list[dict]:
     ``written`` is the tokens each document takes in the output (EOT included, 0 when dropped), so
     what boilerplate stripping removes is the difference. estimate and build report this same table.
     """
-    tokens = docs.tokens + 1
+    tokens = docs.token_counts + 1
     train_in = ~docs.is_val_source
     rows = [{"stage": "input", "docs": int(train_in.sum()), "tokens": int(tokens[train_in].sum())}]
     if docs.is_val_source.any():

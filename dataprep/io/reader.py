@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from dataprep.errors import DataprepError
 from dataprep.io.memory import available_memory
-from dataprep.io.storage import filesystem, is_url
+from dataprep.io.storage import filesystem, is_url, resolved
 
 TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view())
 BINARY_TYPES = (pa.binary(), pa.large_binary(), pa.binary_view())
@@ -100,7 +100,7 @@ def resolve_paths(paths: list[str], exclude: str | os.PathLike | None = None) ->
     seen: set[str] = set()
     unique = []
     for p in out:
-        key = p if is_url(p) else os.path.realpath(p)
+        key = resolved(p)
         if key not in seen:
             seen.add(key)
             unique.append(p)
@@ -109,11 +109,8 @@ def resolve_paths(paths: list[str], exclude: str | os.PathLike | None = None) ->
 
 def _inside(directory: str | os.PathLike):
     """A test: does a path lie under ``directory`` (resolved, so symlinks and relative paths agree)?"""
-    def key(p: str) -> str:
-        return str(p).rstrip("/") if is_url(p) else os.path.realpath(p)
-
-    root = key(str(directory))
-    return lambda p: is_url(p) == is_url(str(directory)) and key(p).startswith(root + "/")
+    root = resolved(directory)
+    return lambda p: is_url(p) == is_url(str(directory)) and resolved(p).startswith(root + "/")
 
 
 def _glob(pattern: str) -> list[str]:

@@ -19,10 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dataprep.pipeline.engine import Engine
-
-from dataprep.dedup.components import connected_components, lsh_edges
+from dataprep.dedup.components import connected_components, jump_pointers, lsh_edges
 from dataprep.io.storage import Store
+from dataprep.pipeline.engine import Engine
 
 LOCAL_EDGE_LIMIT = 20_000_000  # past this many edges, components are computed by tasks
 DOCS_PER_PART = 50_000_000  # hash-space slices per band keep each task below this many documents
@@ -115,11 +114,7 @@ def components(work: Store, n: int, edge_files: list[str], total_edges: int, eng
         if len(hi) == 0:
             return label
         np.minimum.at(label, hi, np.concatenate([p[1] for p in proposals]))
-        while True:  # pointer jumping: every node to its root
-            jumped = label[label]
-            if np.array_equal(jumped, label):
-                break
-            label = jumped
+        label = jump_pointers(label)
         work.remove("hooks")
     raise RuntimeError("connected components did not converge")
 

@@ -82,7 +82,7 @@ class Measured:
 
     def written(self, rules: Rules) -> np.ndarray:
         """Tokens (EOT included) each document takes in what build writes: 0 when dropped."""
-        tokens = self.docs.tokens + 1
+        tokens = self.docs.token_counts + 1
         if rules.strip_boilerplate:
             tokens = tokens - self.boilerplate_tokens
         return np.where(self.decisions.kept, tokens, 0)
@@ -145,7 +145,7 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
     docs = Documents(
         digests=np.concatenate([s.digests for s in scans]),
         has_shingles=np.concatenate([s.has_shingles for s in scans]),
-        tokens=np.concatenate(tokens),
+        token_counts=np.concatenate(tokens),
         score=joined("score"),
         int_score=joined("int_score"),
         language_score=joined("language_score"),
@@ -165,10 +165,10 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
     with_boiler = np.unique(line_doc[np.isin(line_hash, boiler.hashes)])
     with_boiler = with_boiler[kept[with_boiler]]
     if opts.strip_boilerplate:  # the forecast of build's bins: exact, as build writes them
-        boiler_tokens = _stripped_tokens(sources, docs.tokens, with_boiler, boiler, enc, opts)
+        boiler_tokens = _stripped_tokens(sources, docs.token_counts, with_boiler, boiler, enc, opts)
     else:
         boiler_tokens = removed_tokens(line_hash, line_doc, np.concatenate(line_tok), boiler.hashes,
-                                       np.where(kept, docs.tokens, 0))
+                                       np.where(kept, docs.token_counts, 0))
     samples = _samples(sources, boiler.hashes[boiler.top(opts.top_lines)], line_hash, line_doc, kept)
     return Measured(
         sources=sources,
@@ -188,7 +188,7 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
 
 
 def full_report(m: Measured, opts: EstimateOptions) -> dict:
-    tokens = m.docs.tokens + 1
+    tokens = m.docs.token_counts + 1
     report = _report_head(m.sources, opts, m.tokenizer, tokens, m.docs, m.text_bytes, m.token_count, mode="full")
     report.update(_dedup_section(tokens, m.decisions, opts.lsh))
     report.update(_boilerplate_section(m.boilerplate, m.boilerplate_tokens, m.boilerplate_docs, m.samples, opts))
@@ -253,7 +253,7 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
     docs = Documents(
         digests=np.zeros((n, 2), dtype=np.uint64),
         has_shingles=np.zeros(n, dtype=bool),
-        tokens=counts,
+        token_counts=counts,
         score=np.concatenate([f["score"] for f in facts]),
         int_score=np.concatenate([f["int_score"] for f in facts]),
         language_score=np.concatenate([f["language_score"] for f in facts]),

@@ -24,7 +24,7 @@ from dataprep.errors import DataprepError
 from dataprep.io.reader import Source, check_unchanged, iter_batches, text_column_of
 from dataprep.io.digest import local_description
 from dataprep.io.storage import Store, file_sha256, filesystem, is_url
-from dataprep.io.workdir import fingerprint
+from dataprep.pipeline.outdir import fingerprint
 from dataprep.pipeline.progress import Progress
 from dataprep.pipeline.scan import scan_batch
 from dataprep.text.scores import complete_scores
@@ -146,24 +146,6 @@ def _checked_sha256(src: Source, identity: tuple) -> str:
     return digest
 
 
-def input_identity(path: str) -> tuple:
-    """What makes an input the same input: resolved path, size and sha256 of the bytes.
-
-    Size and mtime are not enough: a file rewritten with other bytes of the same size and its mtime
-    set back passed for the old one. Hashing costs one read of the file, about 1% of its scan
-    (docs/reliability.md); the scan reads it once more to check the bytes it scanned. URLs: size
-    and ETag (or modification time) from the listing.
-    """
-    try:
-        if is_url(path):
-            fs, inner = filesystem(path)
-            info = fs.info(inner)
-            return (path, info.get("size"), str(info.get("ETag") or info.get("mtime") or info.get("LastModified")))
-        return (os.path.realpath(path), os.path.getsize(path), file_sha256(path))
-    except OSError as exc:
-        raise DataprepError(f"{path}: cannot read for its checksum ({exc.strerror})") from None
-
-
 def scan_dirs(n_train: int, n_val: int) -> list[str]:
     """Scan directories of the train inputs, then of the --val-from files: a val file keeps its
     directory when train inputs are added."""
@@ -233,11 +215,8 @@ class Scanned:
     ids: list  # document id, or None
     docs: Documents
     state: Store
-    scan_dirs: list[str]  # relative to state, in shard order
-
-    @property
-    def tokens(self) -> np.ndarray:
-        return self.docs.tokens
+    scan_dirs: list[str]  # relative to state, in shard order: the train inputs, then the --val-from files
+    n_train: int  # train inputs among them
 
     def band(self, j: int) -> np.ndarray:
         return np.concatenate([self.state.load_array(f"{d}/bands.npy", mmap=True)[j] for d in self.scan_dirs])
@@ -280,7 +259,7 @@ def load_scanned(state: Store, scan_dirs: list[str], n_train_sources: int, cache
     docs = Documents(
         digests=np.stack([column("digest0", 0, np.uint64), column("digest1", 0, np.uint64)], axis=1),
         has_shingles=column("has_shingles", False, bool),
-        tokens=column("tokens", 0, np.int64),
+        token_counts=column("tokens", 0, np.int64),
         score=score,
         int_score=int_score,
         language_score=column("language_score", np.nan, np.float64),
@@ -288,4 +267,4 @@ def load_scanned(state: Store, scan_dirs: list[str], n_train_sources: int, cache
         is_val_source=np.repeat(np.arange(len(parts)) >= n_train_sources, n),
     )
     return Scanned(shard=np.repeat(np.arange(len(parts)), n), row=np.concatenate([np.arange(k) for k in n]), ids=ids,
-                   docs=docs, state=state, scan_dirs=scan_dirs)
+                   docs=docs, state=state, scan_dirs=scan_dirs, n_train=n_train_sources)

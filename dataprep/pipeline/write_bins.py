@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dataprep.dedup.decide import Decisions
-from dataprep.dedup.minhash import LSHParams
 from dataprep.errors import DataprepError
 from dataprep.io.binfile import BinWriter, LlmcWriter, with_eot
 from dataprep.io.reader import Source
@@ -23,12 +22,12 @@ from dataprep.io.tokens import check_raw_size
 from dataprep.pipeline.doc_tokens import DocTokens
 from dataprep.pipeline.progress import Progress
 from dataprep.pipeline.scan_shards import Scanned
-from dataprep.text.tokenizer import bin_dtype
+from dataprep.text.tokenizer import bin_dtype, get_encoding
 
 
 @dataclass
 class Written:
-    tokens: np.ndarray  # int64 tokens each kept document occupies in its bin (EOT included), else 0
+    token_counts: np.ndarray  # int64 tokens each kept document occupies in its bin (EOT included), else 0
     offset: np.ndarray  # int64 position of each kept document in its bin, else -1
     files: dict
 
@@ -36,7 +35,7 @@ class Written:
 def write_bins(out: Store, c: Scanned, d: Decisions, tokens: DocTokens, opts, enc, progress) -> Written:
     dtype = bin_dtype(enc.n_vocab)
     eot = enc.eot_token
-    n = len(c.tokens)
+    n = len(c.docs)
     lengths = tokens.lengths
     offset = np.full(n, -1, dtype=np.int64)
     splits = ("train",) if opts.val_bin else ("train", "val")
@@ -72,11 +71,13 @@ def write_bins(out: Store, c: Scanned, d: Decisions, tokens: DocTokens, opts, en
     if llmc:
         files["llmc"] = llmc["val"].close() + llmc["train"].close()
     written = np.where(d.split != None, lengths + 1, 0)  # noqa: E711
-    return Written(tokens=written, offset=offset, files=files)
+    return Written(token_counts=written, offset=offset, files=files)
 
 
-def reuse_val(val_bin: str, out: Store, enc, lsh: LSHParams) -> tuple[np.ndarray | None, dict]:
-    """Copy an earlier build's val.bin (and its val_bands.npy when the LSH settings match)."""
+def reuse_val(val_bin: str, out: Store, opts) -> tuple[np.ndarray | None, dict]:
+    """Copy an earlier build's val.bin (and its val_bands.npy when the LSH settings of ``opts``, a
+    BuildOptions, are its own)."""
+    enc, lsh = get_encoding(opts.encoding, opts.tokenizer_backend), opts.lsh
     src = Store(val_bin.rsplit("/", 1)[0] if is_url(val_bin) else os.path.dirname(os.path.abspath(val_bin)))
     name = val_bin.rsplit("/", 1)[-1]
     if not src.exists(name):
@@ -130,7 +131,7 @@ def write_manifest(out: Store, c: Scanned, d: Decisions, w: Written, sources: li
             "representative": rep,
             "representative_id": pa.array([ids[r] if r >= 0 else None for r in rep.tolist()], type=pa.string()),
             "split": pa.array(d.split.tolist(), type=pa.string()),
-            "tokens": np.where(w.tokens > 0, w.tokens, c.tokens + 1),
+            "tokens": np.where(w.token_counts > 0, w.token_counts, c.docs.token_counts + 1),
             "offset": w.offset,
         }
     )
