@@ -40,7 +40,7 @@ def main() -> None:
     files = corpora.files(args)
     opts = EstimateOptions(threads=os.cpu_count() or 1)
     t0 = time.perf_counter()
-    m = measure(open_sources(files), opts, progress=False)
+    m = measure(files, opts, progress=False)
     seconds = time.perf_counter() - t0
     exact, exact_seconds = exact_removed(m, opts)
     counted = m.boilerplate_tokens

@@ -23,7 +23,6 @@ def add_estimate(sub) -> None:
     add_rule_options(p)
     p.add_argument("--top-lines", type=int, default=10, help="boilerplate lines to list (default 10)")
     add_tokenizer_option(p)
-    p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="tokenizer threads (default: all cores)")
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     p.add_argument("--plot", metavar="FILE.png", help="draw the token waterfall and score histogram")
     g = p.add_argument_group("training plan")
@@ -100,7 +99,6 @@ def run_estimate(args) -> int:
         text_column=args.text_column,
         top_lines=args.top_lines,
         fast=args.fast,
-        threads=max(1, args.threads),
         plan=plan_from_args(args),
     )
     report = estimate(args.paths, opts, progress=False if args.json else None)

@@ -82,7 +82,8 @@ def test_scans_left_by_a_refused_build_are_not_reused_under_other_scan_options(c
 
 def test_every_scan_option_is_part_of_the_scan_key():
     base = ScanOptions(lsh=LSHParams(), text_column="text", encoding="gpt2", dtype="uint16")
-    other = {"lsh": LSHParams(ngram=3), "text_column": "body", "encoding": "cl100k_base", "dtype": "uint32"}
+    other = {"lsh": LSHParams(ngram=3), "text_column": "body", "encoding": "cl100k_base", "dtype": "uint32",
+             "line_tokens": True, "diversity_ngram": 13, "token_count": True}
     assert set(other) == {f.name for f in dataclasses.fields(ScanOptions)}, "a new scan option needs a case here"
     identity = ("/data/a.parquet", 10, "ab" * 32)
     for name, value in other.items():

@@ -113,11 +113,30 @@ class Boilerplate:
         return np.lexsort((self.hashes, -self.doc_counts))[:n]
 
 
+def count_lines(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct line hash among the ``kept`` documents (sorted) and how many of them hold it."""
+    return np.unique(line_hash[kept[line_doc]], return_counts=True)
+
+
+def merge_counts(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``count_lines`` of two parts of a corpus (their documents apart) as one."""
+    hashes, where = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
+    return hashes, np.bincount(where, weights=np.concatenate([a[1], b[1]]), minlength=len(hashes)).astype(np.int64)
+
+
+def boilerplate_of(counts: tuple[np.ndarray, np.ndarray], min_docs: int) -> Boilerplate:
+    """The lines held by at least ``min_docs`` kept documents, from ``count_lines``."""
+    hot = counts[1] >= min_docs
+    return Boilerplate(hashes=counts[0][hot], doc_counts=counts[1][hot])
+
+
 def find_boilerplate(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarray, min_docs: int) -> Boilerplate:
-    h = line_hash[kept[line_doc]]
-    uniq, counts = np.unique(h, return_counts=True)
-    hot = counts >= min_docs
-    return Boilerplate(hashes=uniq[hot], doc_counts=counts[hot])
+    return boilerplate_of(count_lines(line_hash, line_doc, kept), min_docs)
+
+
+def boilerplate_places(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarray, boiler: Boilerplate) -> np.ndarray:
+    """Which (line, document) pairs stripping removes: a boilerplate line in a kept document."""
+    return np.isin(line_hash, boiler.hashes) & kept[line_doc]
 
 
 def stripped_lines(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarray,
@@ -125,7 +144,7 @@ def stripped_lines(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarray
     """The boilerplate lines among the ``kept`` documents, and (document, line hash) of every place one
     of them lies in a kept document: what stripping removes. estimate and build both select them here."""
     boiler = find_boilerplate(line_hash, line_doc, kept, min_docs)
-    take = np.isin(line_hash, boiler.hashes) & kept[line_doc]
+    take = boilerplate_places(line_hash, line_doc, kept, boiler)
     return boiler, (line_doc[take], line_hash[take])
 
 

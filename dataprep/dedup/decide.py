@@ -26,7 +26,7 @@ import numpy as np
 from dataprep.dedup.components import cluster_keep, connected_components, exact_duplicates, lsh_edges
 from dataprep.errors import DataprepError
 from dataprep.dedup.minhash import LSHParams
-from dataprep.text.scores import passes_min_score
+from dataprep.text.scores import complete_scores, passes_min_score
 
 DEFAULT_MIN_SCORE = 3.0  # FineWeb-Edu's own threshold
 VAL_SPLITS = ("fraction", "files", "reused")
@@ -74,6 +74,23 @@ class Documents:
 
     def __len__(self) -> int:
         return len(self.token_counts)
+
+
+def documents_of(column, n: int, val_key: np.ndarray, is_val_source: np.ndarray) -> Documents:
+    """The ``Documents`` of ``n`` documents whose facts ``column(name, fill, dtype)`` gives as an array
+    (``fill`` where the input lacks the column): scan columns (``digest0``, ``digest1``, ``has_shingles``,
+    ``tokens``) and the parquet metadata (``score``, ``int_score``, ``language_score``)."""
+    score, int_score = complete_scores(column("score", np.nan, np.float64), column("int_score", -1, np.int64), n)
+    return Documents(
+        digests=np.stack([column("digest0", 0, np.uint64), column("digest1", 0, np.uint64)], axis=1),
+        has_shingles=column("has_shingles", False, bool),
+        token_counts=column("tokens", 0, np.int64),
+        score=score,
+        int_score=int_score,
+        language_score=column("language_score", np.nan, np.float64),
+        val_key=val_key,
+        is_val_source=is_val_source,
+    )
 
 
 def val_keys(ids: list, digests: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from dataprep.io.storage import Store
 from dataprep.pipeline.engine import Engine
 
 LOCAL_EDGE_LIMIT = 20_000_000  # past this many edges, components are computed by tasks
+INLINE_DOCS = 1_000_000  # up to this many documents, the band tasks cost less than starting workers for them
 DOCS_PER_PART = 50_000_000  # hash-space slices per band keep each task below this many documents
 
 
@@ -142,7 +143,7 @@ class BandsOnShards:
             self.work.save_array("val_bands.npy", self.val_bands)
         self.work.remove("edges")
         jobs = band_jobs(self.work, self.state, self.scan_dirs, self.bands, n, self.val_bands is not None)
-        results = list(self.engine.map(band_edges, jobs))
+        results = list(self.engine.map(band_edges, jobs, inline=n <= INLINE_DOCS))
         cluster = components(self.work, n, [r["edges"] for r in results], sum(r["count"] for r in results), self.engine)
         overlap = np.zeros(n, dtype=bool)
         for r in results:

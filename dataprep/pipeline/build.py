@@ -45,7 +45,7 @@ from dataprep.pipeline.engine import Engine, make_engine
 from dataprep.pipeline.inputs import Inputs, LazyInputs
 from dataprep.pipeline.outdir import OutputDir, fingerprint
 from dataprep.pipeline.progress import shown
-from dataprep.pipeline.scan_shards import STATE_FILES, ScanOptions, Scanned, load_scanned, scan_all, scan_dirs
+from dataprep.pipeline.scan_shards import STATE_FILES, Scanned, Scanner, Shard, load_scanned, scan_dirs, scan_options
 from dataprep.pipeline.write_bins import reuse_val, write_bins, write_manifest
 from dataprep.text.tokenizer import bin_dtype, get_encoding
 from dataprep.version import __version__
@@ -213,7 +213,7 @@ def _old_build(od: OutputDir, asked: Request, opts: BuildOptions, say) -> OldBui
     n_old = len(meta["sources"])
     identity = asked.identity(min(n_old, len(asked.feed.train)))
     identities = old_identities(od.state, identity, n_old) + identity["val"]
-    old = load_old_build(od.store, od.state, meta, identities, ScanOptions.of(opts))
+    old = load_old_build(od.store, od.state, meta, identities, scan_options(opts))
     if old is None and say is not None:
         say(f"the scans kept in {od.state.url} are damaged: the old bins are not reused, every input is scanned again")
     return old
@@ -304,8 +304,9 @@ class Job:
         sources = [self.feed.train.source(i) for i in range(first, stop)] + self.feed.val[:n_val]
         ids = [self.feed.train.identity(i) for i in range(first, stop)] + self.feed.val_ids[:n_val]
         covered = self.old.starts if self.old else {}  # shards whose kept tokens the old bins hold
-        scan_all(sources, ids, dirs, [d not in covered for d in dirs], self.od.state, self.od.work, self.opts,
-                 self.engine, self.progress, self.say)
+        scanner = Scanner(self.od.state, self.od.work, scan_options(self.opts), self.opts.tokenizer_backend,
+                          self.opts.batch_rows, self.engine, self.progress, self.say)
+        scanner.scan([Shard(s, i, d, d not in covered) for s, i, d in zip(sources, ids, dirs)])
         return stop
 
     def decide(self, c: Scanned, val_bands: np.ndarray | None) -> Decisions:

@@ -31,7 +31,8 @@ from dataprep.dedup.decide import Decisions
 from dataprep.io.reader import Source
 from dataprep.io.storage import Store
 from dataprep.pipeline.scan import tokens_again
-from dataprep.pipeline.scan_shards import ScanOptions, Scanned, scan_dirs, scan_key, scan_problem, tokens_file
+from dataprep.pipeline.scan import ScanOptions
+from dataprep.pipeline.scan_shards import Scanned, scan_dirs, scan_key, scan_options, scan_problem, tokens_file
 from dataprep.text.tokenizer import get_encoding
 
 SPLIT_BINS = ("train.bin", "val.bin")  # a finished build's split codes 1 and 2 (0: dropped)
@@ -154,7 +155,7 @@ class DocTokens:
             mine = np.flatnonzero(self.c.shard == shard)
             starts = np.zeros(len(counts), dtype=np.int64)
             starts[mine] = np.concatenate([[0], np.cumsum(counts[mine])[:-1]])
-            dtype = np.dtype(ScanOptions.of(self.places.opts).dtype)
+            dtype = np.dtype(scan_options(self.places.opts).dtype)
             tokens = self.places.work.load_raw(tokens_file(self.c.scan_dirs[shard]), dtype)
             self._shard = (shard, tokens, starts)
         return self._shard[1], self._shard[2]
@@ -167,7 +168,8 @@ def resolve(c: Scanned, d: Decisions, places: TokenPlaces) -> DocTokens:
     boiler, boilerplate = None, None
     lines = (np.zeros(0, np.int64), np.zeros(0, np.uint64))
     if opts.strip_boilerplate:
-        boiler, lines = stripped_lines(*c.lines(), kept, opts.boilerplate_min_docs)
+        boiler, where = c.boilerplate(kept, opts.boilerplate_min_docs)
+        lines = (where["doc"], where["hash"])
         boilerplate = {"lines": int(len(boiler)), "docs": int(len(np.unique(lines[0])))}
     loses_lines = np.zeros(n, dtype=bool)
     loses_lines[lines[0]] = True

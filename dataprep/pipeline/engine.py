@@ -29,7 +29,7 @@ class Engine(Protocol):
     name: str
     workers: int
 
-    def map(self, fn: Callable, jobs: Sequence) -> Iterator: ...
+    def map(self, fn: Callable, jobs: Sequence, inline: bool = False) -> Iterator: ...
 
     def close(self) -> None: ...
 
@@ -45,9 +45,10 @@ class LocalEngine:
         self._pool: ProcessPoolExecutor | None = None
         self._older: set = set()  # child processes that are not the pool's
 
-    def map(self, fn: Callable, jobs: Sequence) -> Iterator:
-        """Results of ``fn(job)`` in job order; a lone job runs in this process, with no pool at all."""
-        if self.workers <= 1 or len(jobs) <= 1:
+    def map(self, fn: Callable, jobs: Sequence, inline: bool = False) -> Iterator:
+        """Results of ``fn(job)`` in job order; a lone job, or jobs too small to be worth starting
+        workers for (``inline``), run in this process, with no pool at all."""
+        if inline or self.workers <= 1 or len(jobs) <= 1:
             yield from (fn(job) for job in jobs)
             return
         try:
@@ -126,7 +127,10 @@ class RayEngine:
                 raise DataprepError(f"cannot start or reach Ray ({address or 'local'}): {exc}") from None
         self.workers = int(ray.cluster_resources().get("CPU", 1))
 
-    def map(self, fn: Callable, jobs: Sequence) -> Iterator:
+    def map(self, fn: Callable, jobs: Sequence, inline: bool = False) -> Iterator:
+        if inline:  # too small to be worth a round trip through the cluster
+            yield from (fn(job) for job in jobs)
+            return
         remote = self.ray.remote(fn).options(max_retries=self.max_retries, retry_exceptions=False)
         refs = [remote.remote(job) for job in jobs]
         for ref in refs:
@@ -144,6 +148,9 @@ class RayEngine:
 
 
 def make_engine(name: str, workers: int | None = None, address: str | None = None) -> Engine:
+    """The engine ``name`` with ``workers`` processes (None: one per core; on Ray, the cluster's CPUs)."""
+    if workers is not None and workers < 1:
+        raise DataprepError(f"workers (--workers) must be at least 1, not {workers}")
     if name == "local":
         return LocalEngine(workers)
     if name == "ray":

@@ -1,65 +1,69 @@
 """``estimate``: how many effective, unique tokens a set of parquet shards holds.
 
-Data flow: read -> (tokenize || scan) per batch, keeping the tokens of each
-line -> the decision core over the whole input (``decide.py``: filters, exact,
-near, val split, keep rule, the same as build) -> boilerplate among the kept
-documents and the tokens of its lines, summed without a second tokenization
-(boilerplate.py) -> the report. The effective tokens are what ``build`` with
-the same rules writes (train + val): with ``--strip-boilerplate`` the documents
-holding boilerplate are tokenized again without it, as build does, so the
-forecast stays exact. ``--fast`` reads metadata columns only.
+estimate and build are two views of one computation. estimate scans each input with build's scan
+task (``scan_shards.py``: read -> tokenize || normalise, hash, MinHash, line hashes), on build's
+engine, into a work directory of its own (a temporary one unless ``work`` is given); it runs the
+decision core over all documents with build's band tasks (``decide.py``: filters, exact, near, val
+split, keep rule); it finds the boilerplate among the kept documents a shard at a time, and sums
+the tokens of its lines from the one tokenization (boilerplate.py). The effective tokens are what
+``build`` with the same rules writes (train + val): with ``--strip-boilerplate`` the documents
+holding boilerplate are tokenized again without it, as build does, so the forecast stays exact.
+``--fast`` reads metadata columns only.
+
+What the driver holds per document: the ``Documents`` arrays the decision needs (two digests,
+token count, scores, val key: about 60 bytes), the decisions, and the text bytes and token_count
+column; per line, only the places of boilerplate lines in kept documents, after a first pass that
+counts documents per distinct line.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 
-from dataprep.dedup.boilerplate import (
-    Boilerplate,
-    find_boilerplate,
-    first_holders,
-    line_tokens,
-    occurrence_tokens,
-    removed_tokens,
-    sample_lines,
-)
-from dataprep.dedup.decide import DEFAULT_MIN_SCORE, BandsInMemory, Decisions, Documents, Rules, decide, filter_reasons, \
-    val_keys, waterfall
+from dataprep.dedup.boilerplate import Boilerplate, first_holders, removed_tokens, sample_lines
+from dataprep.dedup.decide import (DEFAULT_MIN_SCORE, Decisions, Documents, Rules, decide, documents_of,
+                                   filter_reasons, waterfall)
 from dataprep.dedup.diversity import NgramDiversity
+from dataprep.dedup.minhash import LSHParams
 from dataprep.errors import DataprepError
-from dataprep.dedup.minhash import LSHParams, MinHasher
+from dataprep.io.reader import Source, iter_batches, read_rows
+from dataprep.io.storage import Store, resolved
+from dataprep.pipeline.bands import BandsOnShards
+from dataprep.pipeline.engine import Engine, make_engine
+from dataprep.pipeline.inputs import Inputs, LazyInputs
 from dataprep.pipeline.plan import Plan
 from dataprep.pipeline.progress import Progress
-from dataprep.io.reader import Source, iter_batches, open_sources, read_rows
-from dataprep.pipeline.scan import scan_batch, tokens_again
-from dataprep.text.scores import complete_scores, passes_min_score
-from dataprep.text.tokenizer import bin_dtype, encode_batch, get_encoding, token_byte_lengths
+from dataprep.pipeline.scan import OPTIONAL_COLUMNS, tokens_again
+from dataprep.pipeline.scan_shards import Scanned, Scanner, Shard, load_scanned, scan_dirs, scan_options
+from dataprep.text.scores import passes_min_score
+from dataprep.text.tokenizer import bin_dtype, get_encoding
 from dataprep.version import __version__
 
-COLUMNS = ("score", "int_score", "token_count", "language_score", "id")
 CLUSTER_SIZE_BINS = ((2, 2), (3, 3), (4, 7), (8, 15), (16, 63), (64, None))
 
 
 @dataclass
 class EstimateOptions(Rules):
-    """The decision rules (``decide.Rules``, shared with build) and how the measurement runs."""
+    """The decision rules (``decide.Rules``, shared with build) and what the report shows."""
 
     text_column: str | None = None
     top_lines: int = 10
     diversity_ngram: int = 13
     fast: bool = False
     batch_rows: int = 2048
-    threads: int = 2
     encoding: str = "gpt2"
     tokenizer_backend: str = "tiktoken"  # or "riptoken": the same ids, faster
     plan: Plan | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name, low in (("threads", 1), ("batch_rows", 1), ("diversity_ngram", 1), ("top_lines", 0)):
+        for name, low in (("batch_rows", 1), ("diversity_ngram", 1), ("top_lines", 0)):
             if getattr(self, name) < low:
                 raise DataprepError(f"{name} (--{name.replace('_', '-')}) must be >= {low}, not {getattr(self, name)}")
 
@@ -88,101 +92,90 @@ class Measured:
         return np.where(self.decisions.kept, tokens, 0)
 
 
-def estimate(paths: list[str], opts: EstimateOptions, progress: bool | None = None) -> dict:
-    sources = open_sources(paths, opts.text_column)
+def estimate(inputs: list[str] | LazyInputs, opts: EstimateOptions, shards: int | None = None,
+             workers: int | None = None, progress: bool | None = None, engine: str = "local",
+             ray_address: str | None = None, work: str | None = None,
+             say: Callable[[str], None] | None = None) -> dict:
+    """The report of ``inputs`` (paths, directories, globs, URLs, or a hub dataset's shards; the first
+    ``shards`` of them when given). ``workers``: processes (None: one per core); ``engine`` and
+    ``ray_address`` as build's; ``work``: where the scans go (a temporary directory by default; on a
+    Ray cluster, a URL every worker reaches); ``say``: one-line notes for the user."""
+    get_encoding(opts.encoding, opts.tokenizer_backend)  # an unknown tokenizer is refused before any work
+    feed = Inputs(inputs, shards=shards, text_column=opts.text_column)
     if opts.fast:
-        return _estimate_fast(sources, opts, progress)
-    return full_report(measure(sources, opts, progress), opts)
+        return _estimate_fast([feed.source(i) for i in range(len(feed))], opts, progress)
+    runner = make_engine(engine, workers, ray_address)
+    try:
+        return full_report(measure(feed, opts, runner, work, progress, say), opts)
+    finally:
+        runner.close()
 
 
-def _facts(batch) -> dict:
-    """The metadata columns of a batch as the decision core wants them."""
-    n = len(batch)
-    score, int_score = complete_scores(batch.columns.get("score"), batch.columns.get("int_score"), n)
-    language = batch.columns.get("language_score")
-    return {"score": score, "int_score": int_score, "language_score": np.full(n, np.nan) if language is None else language,
-            "token_count": batch.columns.get("token_count"), "ids": batch.columns.get("id") or [None] * n}
+@contextmanager
+def _work_dir(work: str | None) -> Iterator[Store]:
+    """The directory the scans go to: ``work``, or a temporary one removed afterwards."""
+    if work is not None:
+        yield Store(work)
+        return
+    root = tempfile.mkdtemp(prefix="dataprep-estimate-")
+    try:
+        yield Store(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
-def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None = None) -> Measured:
-    enc = get_encoding(opts.encoding, opts.tokenizer_backend)
-    minhasher = MinHasher(opts.lsh)
-    diversity = NgramDiversity(n=opts.diversity_ngram)
-    token_bytes = token_byte_lengths(enc)
-    scans, tokens, line_tok, facts = [], [], [], []
-    bar = Progress("estimate", sum(s.rows for s in sources), progress)
+def measure(feed: Inputs | list[str], opts: EstimateOptions, engine: Engine | None = None, work: str | None = None,
+            progress: bool | None = None, say: Callable[[str], None] | None = None) -> Measured:
+    """Scan every input (as build's scan tasks), decide, and find the boilerplate and its tokens
+    (``engine``: the local engine with a worker per core when None; ``work`` as ``estimate``'s)."""
+    feed = feed if isinstance(feed, Inputs) else Inputs(feed, text_column=opts.text_column)
+    if engine is None:
+        engine = make_engine("local")
+        try:
+            return measure(feed, opts, engine, work, progress, say)
+        finally:
+            engine.close()
+    with _work_dir(work) as root:
+        return _measure(feed, opts, engine, root, progress, say)
 
-    def finish(tokenized, text, scan) -> None:
-        flat, lengths = tokenized.result()
-        diversity.update(flat, lengths)
-        tokens.append(lengths)
-        per_line = line_tokens(text, flat, lengths, token_bytes)
-        line_tok.append(occurrence_tokens(per_line, scan.line_slot, len(scan.line_hash)))
-        scan.line_slot = None  # per raw line: not kept past its batch
 
-    # The tokenizer releases the GIL: batch i is tokenized in the background
-    # while this thread scans batch i and counts the n-grams of batch i - 1.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        previous = None
-        for batch in iter_batches(sources, COLUMNS, opts.batch_rows):
-            current = pool.submit(encode_batch, enc, batch.texts(), opts.threads)
-            scan = scan_batch(batch, minhasher)
-            if previous is not None:
-                finish(*previous)
-            previous = (current, batch.text, scan)
-            scans.append(scan)
-            f = _facts(batch)
-            f["val_key"] = val_keys(f.pop("ids"), scan.digests)
-            facts.append(f)
-            bar.update(len(batch), int(scan.text_bytes.sum()))
-        if previous is not None:
-            finish(*previous)
-    bar.done()
-
-    def joined(key: str) -> np.ndarray:
-        return np.concatenate([f[key] for f in facts])
-
-    docs = Documents(
-        digests=np.concatenate([s.digests for s in scans]),
-        has_shingles=np.concatenate([s.has_shingles for s in scans]),
-        token_counts=np.concatenate(tokens),
-        score=joined("score"),
-        int_score=joined("int_score"),
-        language_score=joined("language_score"),
-        val_key=joined("val_key"),
-        is_val_source=np.zeros(sum(len(s.text_bytes) for s in scans), dtype=bool),
-    )
-    counts = [f["token_count"] for f in facts]
-    near = BandsInMemory(np.concatenate([s.band_hashes for s in scans]))
-    decisions = decide(docs, opts, near)
-    del near
-    line_hash = np.concatenate([s.line_hash for s in scans])
-    line_doc = np.concatenate([s.line_doc for s in scans])
-    text_bytes = np.concatenate([s.text_bytes for s in scans])
-    del scans
+def _measure(feed: Inputs, opts: EstimateOptions, engine: Engine, root: Store, progress: bool | None,
+             say: Callable[[str], None] | None) -> Measured:
+    sources = [feed.source(i) for i in range(len(feed))]
+    state, work = root.sub("state"), root.sub("work")
+    scanner = Scanner(state, work, scan_options(opts, line_tokens=True, diversity_ngram=opts.diversity_ngram,
+                                                    token_count=True),
+                      opts.tokenizer_backend, opts.batch_rows, engine, progress, say, label="estimate")
+    dirs = scan_dirs(len(sources), 0)
+    # Its own scans, made for this run: identified by path and size, without reading each input to hash it.
+    scanner.scan([Shard(s, (resolved(s.path), s.size, None), d, False) for s, d in zip(sources, dirs)])
+    c = load_scanned(state, dirs, len(sources))
+    decisions = decide(c.docs, opts, BandsOnShards(work, state, dirs, opts.lsh.bands_rows[0], engine, None))
     kept = decisions.kept
-    boiler = find_boilerplate(line_hash, line_doc, kept, opts.boilerplate_min_docs)
-    with_boiler = np.unique(line_doc[np.isin(line_hash, boiler.hashes)])
-    with_boiler = with_boiler[kept[with_boiler]]
+    boiler, places = c.boilerplate(kept, opts.boilerplate_min_docs)
+    with_boiler = np.unique(places["doc"])
+    enc = get_encoding(opts.encoding, opts.tokenizer_backend)
     if opts.strip_boilerplate:  # the forecast of build's bins: exact, as build writes them
-        boiler_tokens = _stripped_tokens(sources, docs.token_counts, with_boiler, boiler, enc, opts)
+        boiler_tokens = _stripped_tokens(sources, c.docs.token_counts, with_boiler, boiler, enc, opts, engine.workers)
     else:
-        boiler_tokens = removed_tokens(line_hash, line_doc, np.concatenate(line_tok), boiler.hashes,
-                                       np.where(kept, docs.token_counts, 0))
-    samples = _samples(sources, boiler.hashes[boiler.top(opts.top_lines)], line_hash, line_doc, kept)
+        boiler_tokens = removed_tokens(places["hash"], places["doc"], places["tokens"], boiler.hashes,
+                                       np.where(kept, c.docs.token_counts, 0))
+    top = boiler.hashes[boiler.top(opts.top_lines)]
+    samples = sample_lines(read_rows(sources, first_holders(places["hash"], places["doc"], top, kept)), top)
+    counts = c.column("token_count", -1, np.int64)
     return Measured(
         sources=sources,
-        docs=docs,
-        text_bytes=text_bytes,
+        docs=c.docs,
+        text_bytes=c.column("text_bytes", 0, np.int64),
         # Shown beside the exact count only when every document has one (nulls read as -1; the
         # reader refuses negative counts), so that the sum is never quietly short.
-        token_count=None if any(c is None or (c < 0).any() for c in counts) else np.concatenate(counts),
+        token_count=None if (counts < 0).any() else counts,
         decisions=decisions,
         boilerplate=boiler,
         boilerplate_docs=with_boiler,
         boilerplate_tokens=boiler_tokens,
         samples=samples,
-        diversity=diversity,
+        diversity=c.diversity(opts.diversity_ngram),
         tokenizer=enc,
     )
 
@@ -218,18 +211,12 @@ def _effective(report: dict, rows: list[dict], upper_bound: bool) -> None:
 
 
 def _stripped_tokens(sources: list[Source], tokens: np.ndarray, docs: np.ndarray, boiler: Boilerplate, enc,
-                     opts: EstimateOptions) -> np.ndarray:
+                     opts: EstimateOptions, threads: int) -> np.ndarray:
     """Exact tokens that stripping boilerplate lines removes from each of ``docs``, by tokenizing them again."""
     removed = np.zeros(len(tokens), dtype=np.int64)
-    for some, _, lengths in tokens_again(sources, docs, boiler.hashes, enc, opts.batch_rows, opts.threads):
+    for some, _, lengths in tokens_again(sources, docs, boiler.hashes, enc, opts.batch_rows, threads):
         removed[some] = tokens[some] - lengths  # tokens: without EOT
     return removed
-
-
-def _samples(sources: list[Source], hashes: np.ndarray, line_hash, line_doc, kept) -> dict[int, str]:
-    """One raw text for each of ``hashes``, read from the first kept document holding it."""
-    docs = first_holders(line_hash, line_doc, hashes, kept)
-    return sample_lines(read_rows(sources, docs), hashes)
 
 
 def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool | None) -> dict:
@@ -237,29 +224,27 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
     missing = [s.path for s in sources if "token_count" not in s.columns]
     if missing:
         raise DataprepError(f"--fast needs a token_count column, which {missing[0]} lacks; run without --fast")
-    facts = []
+    columns: dict[str, list] = {}
     bar = Progress("estimate --fast", sum(s.rows for s in sources), progress)
-    for batch in iter_batches(sources, COLUMNS, 65536, with_text=False):
+    for batch in iter_batches(sources, OPTIONAL_COLUMNS, 65536, with_text=False):
         counts = batch.columns["token_count"]
         if (counts < 0).any():  # -1: null (the reader refuses negative counts)
             row = batch.first_row + int(np.flatnonzero(counts < 0)[0])
             raise DataprepError(f"{sources[batch.source].path}: token_count is null at row {row}; --fast needs "
                                 "a count for every document: run without --fast")
-        facts.append(_facts(batch))
+        for name in ("token_count", "score", "int_score", "language_score"):
+            columns.setdefault(name, []).append((batch.columns.get(name), len(batch)))
         bar.update(len(batch))
     bar.done()
-    counts = np.concatenate([f["token_count"] for f in facts])
+    counts = np.concatenate([c for c, _ in columns["token_count"]])
     n = len(counts)
-    docs = Documents(
-        digests=np.zeros((n, 2), dtype=np.uint64),
-        has_shingles=np.zeros(n, dtype=bool),
-        token_counts=counts,
-        score=np.concatenate([f["score"] for f in facts]),
-        int_score=np.concatenate([f["int_score"] for f in facts]),
-        language_score=np.concatenate([f["language_score"] for f in facts]),
-        val_key=np.ones(n),
-        is_val_source=np.zeros(n, dtype=bool),
-    )
+
+    def column(name: str, fill, dtype) -> np.ndarray:
+        parts = columns.get("token_count" if name == "tokens" else name, [(None, n)])
+        return np.concatenate([np.full(k, fill, dtype=dtype) if c is None else np.asarray(c, dtype=dtype)
+                               for c, k in parts])
+
+    docs = documents_of(column, n, val_key=np.ones(n), is_val_source=np.zeros(n, dtype=bool))
     reason = filter_reasons(docs, opts)
     split = np.where(reason == None, "train", None).astype(object)  # noqa: E711 (elementwise)
     passed = Decisions(reason=reason, split=split, cluster=np.full(n, -1), representative=np.full(n, -1))

@@ -1,26 +1,50 @@
-"""One pass over a batch of documents: everything deduplication needs.
+"""One pass over the documents of one input: everything deduplication and the report need.
 
-This is the per-document work shared by ``estimate`` and ``build``:
-normalise, hash (exact digest, MinHash bands, line hashes). Its output is
-plain arrays, small enough per document to keep for a whole corpus.
-``tokens_again`` is the second pass both make over the few documents that
-lose boilerplate lines.
+This is the per-document work of ``estimate`` and ``build`` alike (both run it as the scan task of
+``scan_shards.py``): read, normalise, hash (exact digest, MinHash bands, line hashes) and tokenize.
+Its output is plain arrays, small enough per document to keep for a whole corpus.
+``tokens_again`` is the second pass both make over the few documents that lose boilerplate lines.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import chain
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow.compute as pc
 
-from dataprep.dedup.boilerplate import line_occurrences, strip_lines
+from dataprep.dedup.boilerplate import line_occurrences, line_tokens, occurrence_tokens, strip_lines
+from dataprep.dedup.diversity import NgramDiversity
+from dataprep.dedup.minhash import LSHParams, MinHasher
+from dataprep.io.reader import Batch, Source, iter_batches, read_rows
 from dataprep.text.hashing import doc_digests, hash_batch
-from dataprep.dedup.minhash import MinHasher
 from dataprep.text.normalize import normalize_batch
-from dataprep.io.reader import Batch, Source, read_rows
-from dataprep.text.tokenizer import encode_batch
+from dataprep.text.tokenizer import encode_batch, get_encoding, token_byte_lengths
+
+# Columns a scan keeps beside the text, where the input has them (token_count only when asked).
+OPTIONAL_COLUMNS = ("score", "int_score", "language_score", "token_count", "id")
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """Everything that shapes what a scan measures, besides its input. ``scan_shards.scan_key``
+    digests all of its fields, so a field added here is part of every kept scan's key."""
+
+    lsh: LSHParams  # the MinHash signatures and their bands
+    text_column: str  # the column read, as the input resolved it
+    encoding: str  # the tokenizer
+    dtype: str  # the tokens file's element type
+    line_tokens: bool = False  # also the tokens of each line in each document (estimate's boilerplate count)
+    diversity_ngram: int = 0  # also a HyperLogLog of token n-grams of this length (estimate); 0: none
+    token_count: bool = False  # also the input's token_count column (estimate shows its sum)
+
+    def columns(self) -> tuple[str, ...]:
+        """The optional columns read beside the text."""
+        return tuple(c for c in OPTIONAL_COLUMNS if c != "token_count" or self.token_count)
 
 
 @dataclass
@@ -50,6 +74,76 @@ def scan_batch(batch: Batch, minhasher: MinHasher) -> BatchScan:
         line_doc=line_doc,
         line_slot=line_slot,
     )
+
+
+@dataclass
+class ShardScan:
+    """What one scan measured: per document, per (distinct line, document), and for the whole input."""
+
+    columns: dict[str, list] = field(default_factory=dict)  # per document, a list of arrays (one per batch)
+    bands: list[np.ndarray] = field(default_factory=list)  # (docs, bands) uint64 per batch
+    lines: dict[str, list] = field(default_factory=lambda: {"hash": [], "doc": [], "tokens": []})
+    diversity: NgramDiversity | None = None
+
+    def add(self, name: str, values) -> None:
+        self.columns.setdefault(name, []).append(values)
+
+    def column(self, name: str):
+        parts = self.columns.get(name, [])
+        if not parts or any(p is None for p in parts):
+            return None
+        return list(chain.from_iterable(parts)) if isinstance(parts[0], list) else np.concatenate(parts)
+
+
+def scan_source(src: Source, options: ScanOptions, backend: str, batch_rows: int, threads: int,
+                tokens_out: BinaryIO | None = None) -> ShardScan:
+    """Scan every document of ``src``; its tokens go to ``tokens_out`` when given (build keeps them).
+
+    The tokenizer releases the GIL: batch i is tokenized in the background (on ``threads`` threads)
+    while this thread scans batch i and finishes batch i - 1.
+    """
+    enc = get_encoding(options.encoding, backend)
+    minhasher = MinHasher(options.lsh)
+    out = ShardScan(diversity=NgramDiversity(n=options.diversity_ngram) if options.diversity_ngram else None)
+    token_bytes = token_byte_lengths(enc) if options.line_tokens else None
+    dtype = np.dtype(options.dtype)
+
+    def finish(tokenized, batch: Batch, scan: BatchScan) -> None:
+        flat, lengths = tokenized.result()
+        if tokens_out is not None:
+            tokens_out.write(flat.astype(dtype).tobytes())
+        if out.diversity is not None:
+            out.diversity.update(flat, lengths)
+        if token_bytes is not None:
+            per_line = line_tokens(batch.text, flat, lengths, token_bytes)
+            out.lines["tokens"].append(occurrence_tokens(per_line, scan.line_slot, len(scan.line_hash)))
+        out.add("tokens", lengths)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        previous = None
+        for batch in iter_batches([src], options.columns(), batch_rows):
+            tokenized = pool.submit(encode_batch, enc, batch.texts(), threads)
+            scan = scan_batch(batch, minhasher)
+            if previous is not None:
+                finish(*previous)
+            previous = (tokenized, batch, scan)
+            _keep(out, batch, scan)
+        if previous is not None:
+            finish(*previous)
+    return out
+
+
+def _keep(out: ShardScan, batch: Batch, scan: BatchScan) -> None:
+    """What a batch's scan leaves per document and per line."""
+    out.add("digest0", scan.digests[:, 0])
+    out.add("digest1", scan.digests[:, 1])
+    out.add("has_shingles", scan.has_shingles)
+    out.add("text_bytes", scan.text_bytes)
+    for name in OPTIONAL_COLUMNS:
+        out.add(name, batch.columns.get(name))
+    out.bands.append(scan.band_hashes)
+    out.lines["hash"].append(scan.line_hash)
+    out.lines["doc"].append(scan.line_doc)
 
 
 def tokens_again(sources: list[Source], docs: np.ndarray, drop: np.ndarray | None, enc, batch_rows: int,

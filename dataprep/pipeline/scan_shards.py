@@ -1,60 +1,47 @@
-"""Build, stage 1: scan each shard once, as an engine task, and read back what the scans left.
+"""Stage 1 of estimate and build: scan each input once, as an engine task, and read back what the scans left.
 
-A scan reads, normalises, hashes (exact digest, MinHash bands, lines) and tokenizes every document
-of one shard. What deduplication needs (``docs.parquet``, ``bands.npy``, ``lines.npz``) goes to
-``.state/scan/NNNNN/`` (``val-NNNNN`` for a ``--val-from`` file), kept after the build so that a
-later build of more shards scans only those; the tokens go to ``.work/tokens/``, removed with the
-work files, since the bins hold the kept ones. The ``source.json`` marker comes last and names the
-input the scan was made from. Nothing here depends on filter or split options.
+A scan (``scan.scan_source``) reads, normalises, hashes (exact digest, MinHash bands, lines) and
+tokenizes every document of one input. What deduplication needs (``docs.parquet``, ``bands.npy``,
+``lines.npz``, and for estimate ``diversity.npz``) goes to ``STATE/scan/NNNNN/`` (``val-NNNNN`` for a
+``--val-from`` file); build keeps it after the build, so that a later build of more shards scans
+only those, and keeps the tokens in ``WORK/tokens/`` until the bins hold them. The marker
+(``source.json``) comes last: it names the scan's key (``scan_key``: its input's identity, its
+``ScanOptions`` and the scan format) and each file's size and sha256, and a scan is reused only
+when its key is the one asked for and every file is still what it recorded.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
-from itertools import chain
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dataprep.dedup.decide import Documents, val_keys
-from dataprep.dedup.minhash import LSHParams, MinHasher
+from dataprep.dedup.boilerplate import Boilerplate, boilerplate_of, boilerplate_places, count_lines, merge_counts
+from dataprep.dedup.decide import Documents, documents_of, val_keys
+from dataprep.dedup.diversity import NgramDiversity
 from dataprep.errors import DataprepError
-from dataprep.io.reader import Source, check_unchanged, iter_batches, text_column_of
 from dataprep.io.digest import local_description
-from dataprep.io.storage import Store, file_sha256, filesystem, is_url
+from dataprep.io.reader import Source, check_unchanged, text_column_of
+from dataprep.io.storage import Store, file_sha256, is_url
 from dataprep.pipeline.outdir import fingerprint
 from dataprep.pipeline.progress import Progress
-from dataprep.pipeline.scan import scan_batch
-from dataprep.text.scores import complete_scores
-from dataprep.text.tokenizer import bin_dtype, encode_batch, get_encoding
-
-OPTIONAL_COLUMNS = ("score", "int_score", "language_score", "id")
-
+from dataprep.pipeline.scan import OPTIONAL_COLUMNS, ScanOptions, ShardScan, scan_source
+from dataprep.text.tokenizer import bin_dtype, get_encoding
 
 # Bumped whenever what a scan writes changes: a scan of another format is never reused.
-SCAN_FORMAT = 2
+SCAN_FORMAT = 3
 MARKER = "source.json"
-STATE_FILES = ("docs.parquet", "bands.npy", "lines.npz")
+STATE_FILES = ("docs.parquet", "bands.npy", "lines.npz")  # and diversity.npz when the options ask for it
 
 
-@dataclass(frozen=True)
-class ScanOptions:
-    """Everything that shapes the bytes a scan writes, besides its input. ``scan_key`` digests all of
-    its fields, so a field added here is part of every scan's key."""
-
-    lsh: LSHParams  # the MinHash signatures and their bands
-    text_column: str  # the column read, as the input resolved it
-    encoding: str  # the tokenizer
-    dtype: str  # the tokens file's element type
-
-    @classmethod
-    def of(cls, opts) -> "ScanOptions":
-        """The scan options under a build's options (a BuildOptions)."""
-        enc = get_encoding(opts.encoding)
-        return cls(lsh=opts.lsh, text_column=text_column_of(opts.text_column), encoding=enc.name,
-                   dtype=bin_dtype(enc.n_vocab).name)
+def scan_options(opts, **measures) -> ScanOptions:
+    """The scan options under a command's options (a BuildOptions or EstimateOptions); ``measures``:
+    what estimate asks for besides (``line_tokens``, ``diversity_ngram``)."""
+    enc = get_encoding(opts.encoding)
+    return ScanOptions(lsh=opts.lsh, text_column=text_column_of(opts.text_column), encoding=enc.name,
+                       dtype=bin_dtype(enc.n_vocab).name, **measures)
 
 
 def scan_key(identity: tuple, options: ScanOptions) -> str:
@@ -65,12 +52,12 @@ def scan_key(identity: tuple, options: ScanOptions) -> str:
 @dataclass(frozen=True)
 class ScanJob:
     source: Source
-    identity: tuple  # input_identity() of the source, as the driver saw it
+    identity: tuple  # input_identity() of the source, as the driver saw it (sha256 None: not checked)
     options: ScanOptions
-    state: str  # the kept state directory (path or URL)
+    state: str  # the state directory (path or URL)
     out: str  # this shard's scan directory, relative to state
     work: str  # the work directory (path or URL)
-    tokens: str  # this shard's tokens file, relative to work
+    tokens: str | None  # this shard's tokens file, relative to work; None: not kept
     # How the scan runs, not what it writes (so not in its key):
     backend: str  # a tokenizer backend verified to give the encoding's ids
     batch_rows: int
@@ -78,55 +65,43 @@ class ScanJob:
 
 
 def scan_shard(job: ScanJob) -> dict:
-    """Everything later stages need from one shard; the marker (``source.json``) is written last,
-    naming the scan's key and each file's size and sha256."""
-    opts = job.options
-    enc = get_encoding(opts.encoding, job.backend)
-    dtype = np.dtype(opts.dtype)
-    minhasher = MinHasher(opts.lsh)
-    src = job.source
+    """Scan one input into its directory; the marker is written last, naming the scan's key and each
+    file's size and sha256."""
     scan_dir = Store(job.state).sub(job.out)
-    written: dict[str, dict] = {name: {} for name in STATE_FILES}
-    cols: dict[str, list] = {k: [] for k in ("digest", "bands", "has_shingles", "text_bytes", "tokens")}
-    extra: dict[str, list] = {k: [] for k in OPTIONAL_COLUMNS}
-    line_hash, line_doc = [], []
     tokens_written: dict = {}
-    with Store(job.work).writer(job.tokens, seal=_seal(tokens_written)) as tok_file:
-        for batch in iter_batches([src], OPTIONAL_COLUMNS, job.batch_rows):
-            scan = scan_batch(batch, minhasher)
-            flat, lengths = encode_batch(enc, batch.texts(), job.threads)
-            tok_file.write(flat.astype(dtype).tobytes())
-            cols["digest"].append(scan.digests)
-            cols["bands"].append(scan.band_hashes)
-            cols["has_shingles"].append(scan.has_shingles)
-            cols["text_bytes"].append(scan.text_bytes)
-            cols["tokens"].append(lengths)
-            for k in OPTIONAL_COLUMNS:
-                extra[k].append(batch.columns.get(k))
-            line_hash.append(scan.line_hash)
-            line_doc.append(scan.line_doc)
-    digests = np.concatenate(cols["digest"])
-    table = {
-        "digest0": digests[:, 0],
-        "digest1": digests[:, 1],
-        "has_shingles": np.concatenate(cols["has_shingles"]),
-        "text_bytes": np.concatenate(cols["text_bytes"]),
-        "tokens": np.concatenate(cols["tokens"]),
-    }
-    for k in OPTIONAL_COLUMNS:
-        if all(v is not None for v in extra[k]):
-            table[k] = list(chain.from_iterable(extra[k])) if k == "id" else np.concatenate(extra[k])
-    with scan_dir.writer("docs.parquet", seal=_seal(written["docs.parquet"])) as f:
-        pq.write_table(pa.table(table), f)
-    # Band-major, so that one band of a shard is one contiguous row for the band tasks.
-    with scan_dir.writer("bands.npy", seal=_seal(written["bands.npy"])) as f:
-        np.save(f, np.ascontiguousarray(np.concatenate(cols["bands"]).T))
-    with scan_dir.writer("lines.npz", seal=_seal(written["lines.npz"])) as f:
-        np.savez(f, hash=np.concatenate(line_hash), doc=np.concatenate(line_doc))
+    if job.tokens is None:
+        scan = scan_source(job.source, job.options, job.backend, job.batch_rows, job.threads)
+    else:
+        with Store(job.work).writer(job.tokens, seal=_seal(tokens_written)) as tokens_out:
+            scan = scan_source(job.source, job.options, job.backend, job.batch_rows, job.threads, tokens_out)
+    written = _write_state(scan_dir, scan)
+    src = job.source
     info = {"path": src.path, "rows": src.rows, "bytes": src.size, "sha256": _checked_sha256(src, job.identity)}
-    scan_dir.write_json(MARKER, {**info, "identity": list(job.identity), "key": scan_key(job.identity, opts),
-                                 "files": written, "tokens": tokens_written})
+    scan_dir.write_json(MARKER, {**info, "identity": list(job.identity), "key": scan_key(job.identity, job.options),
+                                 "files": written, "tokens": tokens_written or None})
     return info
+
+
+def _write_state(scan_dir: Store, scan: ShardScan) -> dict[str, dict]:
+    """The scan's files, each described (size, sha256) as it is written."""
+    written: dict[str, dict] = {}
+
+    def writer(name: str):
+        written[name] = {}
+        return scan_dir.writer(name, seal=_seal(written[name]))
+
+    table = {name: scan.column(name) for name in ("digest0", "digest1", "has_shingles", "text_bytes", "tokens")}
+    table.update({name: scan.column(name) for name in OPTIONAL_COLUMNS if scan.column(name) is not None})
+    with writer("docs.parquet") as f:
+        pq.write_table(pa.table(table), f)
+    with writer("bands.npy") as f:  # band-major: one band of a shard is one contiguous row for the band tasks
+        np.save(f, np.ascontiguousarray(np.concatenate(scan.bands).T))
+    with writer("lines.npz") as f:
+        np.savez(f, **{k: np.concatenate(v) for k, v in scan.lines.items() if v})
+    if scan.diversity is not None:
+        with writer("diversity.npz") as f:
+            np.savez(f, registers=scan.diversity.registers, total=np.int64(scan.diversity.total))
+    return written
 
 
 def _seal(into: dict):
@@ -134,8 +109,11 @@ def _seal(into: dict):
     return lambda path: into.update(local_description(path))
 
 
-def _checked_sha256(src: Source, identity: tuple) -> str:
-    """The sha256 of the input, which must be of the bytes just scanned."""
+def _checked_sha256(src: Source, identity: tuple) -> str | None:
+    """The sha256 of the input, which must be of the bytes just scanned (not computed when the identity
+    holds none: estimate's scans are its own, for one run)."""
+    if identity[2] is None:
+        return None
     try:
         digest = file_sha256(src.path)
     except OSError as exc:
@@ -165,7 +143,9 @@ def scan_problem(state: Store, scan_dir: str, key: str, work: Store | None = Non
         marker = state.read_json(f"{scan_dir}/{MARKER}")
         if marker.get("key") != key:
             return "scanned with other options or from another input"
-        files = [(state, f"{scan_dir}/{name}", marker["files"][name]) for name in STATE_FILES]
+        files = [(state, f"{scan_dir}/{name}", want) for name, want in marker["files"].items()]
+        if not set(STATE_FILES) <= set(marker["files"]):
+            return f"its {MARKER} is damaged"
         if work is not None:
             files.append((work, tokens_file(scan_dir), marker["tokens"]))
     except (OSError, ValueError, AttributeError, KeyError, TypeError):
@@ -178,32 +158,52 @@ def scan_problem(state: Store, scan_dir: str, key: str, work: Store | None = Non
     return None
 
 
-def scan_all(sources: list[Source], identities: list[tuple], dirs: list[str], need_tokens: list[bool], state: Store,
-             work: Store, opts, engine, progress, say=None) -> None:
-    """Scan every source without an intact scan under its key (``opts``: a BuildOptions) into its
-    directory of ``dirs``; the tokens of the sources where ``need_tokens`` is set must be there too.
-    ``say`` gets a line for each scan that was there but cannot be used."""
-    options = ScanOptions.of(opts)
-    todo = []
-    for i, d in enumerate(dirs):
-        problem = scan_problem(state, d, scan_key(identities[i], options), work if need_tokens[i] else None)
-        if problem is None:
-            continue
-        if problem != "not scanned" and say is not None:
-            say(f"scanning {sources[i].path} again: {problem}")
-        state.remove(d)  # a half-done or damaged scan, or one of another input or options: start it afresh
-        todo.append(i)
-    bar = Progress("build: scan", sum(sources[i].rows for i in todo), progress)
-    # Shards run as parallel tasks; a lone shard gets the tokenizer threads instead.
-    threads = max(1, engine.workers // max(1, min(engine.workers, len(todo))))
-    jobs = [
-        ScanJob(sources[i], identities[i], options, state.url, dirs[i], work.url, tokens_file(dirs[i]),
-                opts.tokenizer_backend, opts.batch_rows, threads)
-        for i in todo
-    ]
-    for job, info in zip(jobs, engine.map(scan_shard, jobs)):
-        bar.update(info["rows"], job.source.size)
-    bar.done()
+@dataclass(frozen=True)
+class Shard:
+    """One input to scan: its source, its identity, its scan directory, and whether its tokens are kept."""
+
+    source: Source
+    identity: tuple
+    dir: str
+    keep_tokens: bool
+
+
+@dataclass
+class Scanner:
+    """How a command scans: into which directories, with which options, on which engine."""
+
+    state: Store
+    work: Store
+    options: ScanOptions
+    backend: str
+    batch_rows: int
+    engine: object  # an Engine
+    progress: bool | None
+    say: object = None  # one-line notes, or None
+    label: str = "build"
+
+    def scan(self, shards: list[Shard]) -> None:
+        """Scan every shard without an intact scan under its key; the tokens of those that keep them must
+        be intact too. A scan that was there but cannot be used is made again, with a note."""
+        todo = []
+        for shard in shards:
+            key = scan_key(shard.identity, self.options)
+            problem = scan_problem(self.state, shard.dir, key, self.work if shard.keep_tokens else None)
+            if problem is None:
+                continue
+            if problem != "not scanned" and self.say is not None:
+                self.say(f"scanning {shard.source.path} again: {problem}")
+            self.state.remove(shard.dir)  # a half-done or damaged scan, or one of another input or options
+            todo.append(shard)
+        bar = Progress(f"{self.label}: scan", sum(s.source.rows for s in todo), self.progress)
+        # Shards run as parallel tasks; a lone shard gets the tokenizer threads instead.
+        threads = max(1, self.engine.workers // max(1, min(self.engine.workers, len(todo))))
+        jobs = [ScanJob(s.source, s.identity, self.options, self.state.url, s.dir, self.work.url,
+                        tokens_file(s.dir) if s.keep_tokens else None, self.backend, self.batch_rows, threads)
+                for s in todo]
+        for job, info in zip(jobs, self.engine.map(scan_shard, jobs)):
+            bar.update(info["rows"], job.source.size)
+        bar.done()
 
 
 @dataclass
@@ -213,10 +213,16 @@ class Scanned:
     shard: np.ndarray  # int64 shard number
     row: np.ndarray  # int64 row in its file
     ids: list  # document id, or None
-    docs: Documents
+    docs: Documents | None  # None only while load_scanned makes it
     state: Store
     scan_dirs: list[str]  # relative to state, in shard order: the train inputs, then the --val-from files
     n_train: int  # train inputs among them
+    tables: list  # each scan's docs.parquet
+
+    def column(self, name: str, fill, dtype) -> np.ndarray:
+        """A column of the scans' docs.parquet over all documents; ``fill`` where a shard lacks it."""
+        return np.concatenate([t[name].to_numpy() if name in t.column_names else np.full(t.num_rows, fill)
+                               for t in self.tables]).astype(dtype)
 
     def band(self, j: int) -> np.ndarray:
         return np.concatenate([self.state.load_array(f"{d}/bands.npy", mmap=True)[j] for d in self.scan_dirs])
@@ -225,12 +231,36 @@ class Scanned:
         """The first document of each shard, and the number of documents at the end."""
         return np.concatenate([[0], np.cumsum(np.bincount(self.shard, minlength=len(self.scan_dirs)))])
 
-    def lines(self) -> tuple[np.ndarray, np.ndarray]:
-        """(line hash, document) of every distinct line with words in each document."""
+    def boilerplate(self, kept: np.ndarray, min_docs: int) -> tuple[Boilerplate, dict[str, np.ndarray]]:
+        """The boilerplate lines among the ``kept`` documents, and every place one lies in a kept
+        document: ``doc``, ``hash`` and (when the scans counted them) ``tokens``. Read a shard at a
+        time, so that only one shard's line occurrences are held: a first pass counts the documents
+        holding each line, a second takes the places of the lines held by enough of them."""
         offsets = self.starts()
-        lines = [self.state.load_array(f"{s}/lines.npz") for s in self.scan_dirs]
-        return (np.concatenate([z["hash"] for z in lines]),
-                np.concatenate([z["doc"] + offsets[i] for i, z in enumerate(lines)]))
+        counts = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
+        for i, d in enumerate(self.scan_dirs):
+            z = self.state.load_array(f"{d}/lines.npz")
+            counts = merge_counts(counts, count_lines(z["hash"], z["doc"] + offsets[i], kept))
+        boiler = boilerplate_of(counts, min_docs)
+        places: dict[str, list] = {"doc": [], "hash": [], "tokens": []}
+        for i, d in enumerate(self.scan_dirs):
+            z = self.state.load_array(f"{d}/lines.npz")
+            doc = z["doc"] + offsets[i]
+            take = boilerplate_places(z["hash"], doc, kept, boiler)
+            places["doc"].append(doc[take])
+            places["hash"].append(z["hash"][take])
+            if "tokens" in z:
+                places["tokens"].append(z["tokens"][take])
+        return boiler, {k: np.concatenate(v) for k, v in places.items() if v}
+
+    def diversity(self, n: int) -> NgramDiversity:
+        """The scans' n-gram HyperLogLogs as one (registers merged by their maximum)."""
+        out = NgramDiversity(n=n)
+        for d in self.scan_dirs:
+            z = self.state.load_array(f"{d}/diversity.npz")
+            np.maximum(out.registers, z["registers"], out=out.registers)
+            out.total += int(z["total"])
+        return out
 
 
 def load_scanned(state: Store, scan_dirs: list[str], n_train_sources: int, cache: dict | None = None) -> Scanned:
@@ -244,27 +274,13 @@ def load_scanned(state: Store, scan_dirs: list[str], n_train_sources: int, cache
             ids = t["id"].to_pylist() if "id" in t.column_names else [None] * t.num_rows
             digests = np.stack([t["digest0"].to_numpy(), t["digest1"].to_numpy()], axis=1).astype(np.uint64)
             cache[d] = (t, ids, val_keys(ids, digests))
-    parts = [cache[d][0] for d in scan_dirs]
-    n = [t.num_rows for t in parts]
-
-    def column(name: str, fill, dtype) -> np.ndarray:
-        return np.concatenate(
-            [t[name].to_numpy() if name in t.column_names else np.full(t.num_rows, fill) for t in parts]
-        ).astype(dtype)
-
-    score, int_score = complete_scores(column("score", np.nan, np.float64), column("int_score", -1, np.int64), sum(n))
+    tables = [cache[d][0] for d in scan_dirs]
+    n = [t.num_rows for t in tables]
     ids: list = []
     for d in scan_dirs:
         ids.extend(cache[d][1])
-    docs = Documents(
-        digests=np.stack([column("digest0", 0, np.uint64), column("digest1", 0, np.uint64)], axis=1),
-        has_shingles=column("has_shingles", False, bool),
-        token_counts=column("tokens", 0, np.int64),
-        score=score,
-        int_score=int_score,
-        language_score=column("language_score", np.nan, np.float64),
-        val_key=np.concatenate([cache[d][2] for d in scan_dirs]),
-        is_val_source=np.repeat(np.arange(len(parts)) >= n_train_sources, n),
-    )
-    return Scanned(shard=np.repeat(np.arange(len(parts)), n), row=np.concatenate([np.arange(k) for k in n]), ids=ids,
-                   docs=docs, state=state, scan_dirs=scan_dirs, n_train=n_train_sources)
+    c = Scanned(shard=np.repeat(np.arange(len(tables)), n), row=np.concatenate([np.arange(k) for k in n]), ids=ids,
+                docs=None, state=state, scan_dirs=scan_dirs, n_train=n_train_sources, tables=tables)
+    c.docs = documents_of(c.column, sum(n), val_key=np.concatenate([cache[d][2] for d in scan_dirs]),
+                          is_val_source=np.repeat(np.arange(len(tables)) >= n_train_sources, n))
+    return c
