@@ -8,7 +8,8 @@ import sys
 
 from dataprep.errors import DataprepError, printable
 from dataprep.pipeline.budget import TokenTarget
-from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from
+from dataprep.tables import plural
+from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from, take_negative_values
 
 TARGET_EPOCHS = TokenTarget.__dataclass_fields__["epochs"].default
 
@@ -52,6 +53,7 @@ def add_build(sub) -> None:
                    help="ray: run the stages as Ray tasks (pip install 'dataprep[ray]'; default local)")
     o.add_argument("--ray-address", help="Ray cluster to join, e.g. auto (default: start one on this machine)")
     o.add_argument("--json", action="store_true", help="print meta.json only, no progress")
+    take_negative_values(p)
     p.set_defaults(run=run_build)
 
 

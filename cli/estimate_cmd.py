@@ -7,7 +7,9 @@ import os
 import shlex
 
 from dataprep.errors import DataprepError, printable
-from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rule_argv, rules_from
+from dataprep.tables import plural
+from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rule_argv, rules_from, \
+    take_negative_values
 
 
 def add_estimate(sub) -> None:
@@ -33,6 +35,7 @@ def add_estimate(sub) -> None:
     g.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step (default 1)")
     g.add_argument("--block-size", type=int, default=1024, help="tokens per sequence (default 1024)")
     g.add_argument("--iters", type=int, help="optimizer steps")
+    take_negative_values(p)
     p.set_defaults(run=run_estimate)
 
 
@@ -41,11 +44,11 @@ def plan_from_args(args):
 
     run_given = args.batch_size is not None or args.iters is not None
     if args.params is None:
-        if args.tokens or run_given:
+        if args.tokens is not None or run_given:
             raise DataprepError("a training plan needs --params (e.g. --params 124M)")
         return None
     params = parse_count(args.params, "--params")
-    if args.tokens:
+    if args.tokens is not None:
         if run_given:
             raise DataprepError("give either --tokens or --batch-size/--iters, not both")
         return Plan(params=params, tokens_seen=parse_count(args.tokens, "--tokens"))

@@ -158,9 +158,17 @@ def test_a_plain_build_over_a_tokens_build_of_the_same_files_drops_the_target(sh
 
 
 @pytest.mark.parametrize("argv,words", [
-    (["--tokens", "0"], ["--tokens must be a positive number"]),
+    (["--tokens", "0"], ["--tokens must be at least 1"]),
     (["--tokens", "lots"], ["cannot read --tokens 'lots'"]),
+    (["--tokens", "-5M"], ["cannot read --tokens '-5M'", "positive count"]),
+    (["--tokens=-5M"], ["cannot read --tokens '-5M'", "positive count"]),
+    (["--tokens", "2e9B"], ["cannot read --tokens '2e9B'"]),
+    (["--tokens", "1,5M"], ["cannot read --tokens '1,5M'"]),
+    (["--tokens", "1e30"], ["--tokens 1e30 is more than 1e15"]),
     (["--tokens", "1M", "--epochs", "0"], ["epochs (--epochs) must be a positive number"]),
+    (["--tokens", "1M", "--epochs", "nan"], ["epochs (--epochs) must be a positive number"]),
+    (["--tokens", "1e10", "--epochs", "1e-300"], ["--epochs 1e-300 asks for a train split", "more than 1e15"]),
+    (["--tokens", "1e10", "--epochs", "5e-324"], ["asks for a train split", "more than 1e15"]),
     (["--epochs", "2"], ["--epochs needs --tokens"]),
 ])
 def test_bad_budgets_are_one_line(shards, capsys, tmp_path, argv, words):
