@@ -90,6 +90,14 @@ def test_progress_line_shows_rows_rate_and_eta():
     assert "250/1,000 rows (25%)" in text and "MB/s" in text and "ETA" in text and text.endswith("\n")
 
 
+def test_progress_shows_no_speed_where_no_bytes_are_counted():
+    out = io.StringIO()
+    p = Progress("estimate --fast", total_rows=10, enabled=True, stream=out, counts_bytes=False)
+    p.update(10)
+    p.done()
+    assert "10/10 rows" in out.getvalue() and "MB/s" not in out.getvalue()
+
+
 def test_progress_is_silent_when_disabled():
     out = io.StringIO()
     p = Progress("estimate", total_rows=10, enabled=False, stream=out)

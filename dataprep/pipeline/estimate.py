@@ -26,8 +26,8 @@ from dataprep.dedup.boilerplate import (
     removed_tokens,
     sample_lines,
 )
-from dataprep.dedup.decide import DEFAULT_MIN_SCORE, BandsInMemory, Decisions, Documents, Rules, decide, filter_reasons, \
-    val_keys, waterfall
+from dataprep.dedup.decide import DEFAULT_MIN_SCORE, FILTERS, BandsInMemory, Decisions, Documents, Rules, decide, \
+    filter_reasons, val_keys, waterfall
 from dataprep.dedup.diversity import NgramDiversity
 from dataprep.errors import DataprepError
 from dataprep.dedup.minhash import LSHParams, MinHasher
@@ -207,7 +207,7 @@ def full_report(m: Measured, opts: EstimateOptions) -> dict:
 def _effective(report: dict, rows: list[dict], upper_bound: bool) -> None:
     """The waterfall, and the effective documents and tokens it ends with (train + val)."""
     stage = {r["stage"]: r for r in rows}
-    filtered = [r for r in rows if r["stage"] in ("score", "language-score", "min-tokens")]
+    filtered = [r for r in rows if r["stage"] in FILTERS]
     report["filtered_docs"] = sum(r["docs"] for r in filtered)
     report["filtered_tokens"] = sum(r["tokens"] for r in filtered)
     report["effective_docs"] = stage["train"]["docs"] + stage["val"]["docs"]
@@ -238,7 +238,7 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
     if missing:
         raise DataprepError(f"--fast needs a token_count column, which {missing[0]} lacks; run without --fast")
     facts = []
-    bar = Progress("estimate --fast", sum(s.rows for s in sources), progress)
+    bar = Progress("estimate --fast", sum(s.rows for s in sources), progress, counts_bytes=False)  # no text read
     for batch in iter_batches(sources, COLUMNS, 65536, with_text=False):
         counts = batch.columns["token_count"]
         if (counts < 0).any():  # -1: null (the reader refuses negative counts)
@@ -267,7 +267,9 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
     for key in ("exact_duplicate_docs", "exact_duplicate_tokens", "near_duplicate_docs", "near_duplicate_tokens"):
         report[key] = None
     report["boilerplate_tokens"] = None
-    _effective(report, waterfall(docs, passed, np.where(passed.kept, counts + 1, 0)), upper_bound=True)
+    measured = ("input", *FILTERS, "train", "val")  # nothing past the filters: no text was read
+    rows = [r for r in waterfall(docs, passed, np.where(passed.kept, counts + 1, 0)) if r["stage"] in measured]
+    _effective(report, rows, upper_bound=True)
     report["diversity"] = None
     _add_plan(report, opts, len(sources))
     return report
