@@ -372,5 +372,6 @@ def _boilerplate_section(boiler: Boilerplate, removed: np.ndarray, docs: np.ndar
 
 def _add_plan(report: dict, opts: EstimateOptions, shards: int) -> None:
     if opts.plan is not None:
-        report["plan"] = opts.plan.check(report["effective_tokens"], shards)
+        train = next(r["tokens"] for r in report["waterfall"] if r["stage"] == "train")
+        report["plan"] = opts.plan.check(report["effective_tokens"], shards, train)
 
