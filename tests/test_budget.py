@@ -108,7 +108,7 @@ def test_a_source_that_runs_out_gives_a_complete_build_and_one_warning(hub, step
     assert code == 0
     lines = err.strip().splitlines()
     short = math.ceil(need / 2) - steps[-1]["train_tokens"]
-    assert len(lines) == 1 and lines[0].startswith("dataprep: warning: the 6 input file(s)"), err
+    assert len(lines) == 1 and lines[0].startswith("dataprep: warning: the train split of the 6 input files is"), err
     assert f"{short:,} short" in lines[0] and "--epochs 2" in lines[0]
     meta = json.loads((out / "meta.json").read_text())
     assert meta["target"]["met"] is False and meta["target"]["short_by"] == short

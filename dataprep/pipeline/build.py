@@ -258,8 +258,8 @@ def _identity(path: str) -> str:
 def _check_val_bin_outside(val_bin: str, out) -> None:
     """Refuse a --val-bin that this build would replace before reading it (its own --out)."""
     home = _identity(val_bin.rsplit("/", 1)[0] if is_url(val_bin) else os.path.dirname(os.path.abspath(val_bin)))
-    out = _identity(str(out)).rstrip("/")
-    if home == out or home.startswith(out + "/"):
+    resolved = _identity(str(out)).rstrip("/")
+    if home == resolved or home.startswith(resolved + "/"):
         raise DataprepError(
             f"--val-bin {val_bin} lies inside --out {out}, which this build rewrites; copy it (with its "
             "val_bands.npy and meta.json) to another directory and point --val-bin there"
@@ -429,6 +429,7 @@ def _write(job: Job, sources: list[Source], corpus: Scanned, decisions: Decision
         "val_sources": infos[len(sources):],
         "val_reused": val_info or None,
         "val_floor": decisions.val_floor,
+        "unscored_docs": int((corpus.docs.int_score < 0).sum()),  # read without an edu score (report.md says so)
         "boilerplate": tokens.boilerplate,
         "waterfall": waterfall(corpus.docs, decisions, written.tokens),
     }

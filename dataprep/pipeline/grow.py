@@ -71,7 +71,7 @@ def growth_problem(meta: dict, state: Store, plan: dict) -> str | None:
     new = plan["inputs"]
     for i, (a, b) in enumerate(zip(old, new)):
         if a != b:
-            return (f"its input {i + 1} is {meta['sources'][i]['path']} ({a[2][:12]}...), not {b[0]} ({b[2][:12]}...); "
+            return (f"its input {i + 1} is {a[0]} ({a[2][:12]}...), not {b[0]} ({b[2][:12]}...); "
                     "a build grows by inputs added after the old ones")
     old_options = meta.get("options") or {}
     same = {**plan, "inputs": old, "options": {**plan["options"], "formats": old_options.get("formats")}}
