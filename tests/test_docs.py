@@ -114,12 +114,12 @@ def test_every_quoted_local_estimate_and_build_runs(capsys, named_inputs, monkey
     monkeypatch.chdir(named_inputs)
     commands = [c for doc in ("README.md", "docs/estimate.md")
                 for c in _quoted_commands(doc, "dataprep estimate ") + _quoted_commands(doc, "dataprep build --input ")]
-    assert len(commands) >= 4, commands
+    assert len(commands) >= 4 and any(" build " in c for c in commands), commands
     for command in commands:
         code, printed = run(capsys, command)
         assert code == 0, (command, printed)
-        if "--tokens 7.3B" in command and " build " in command:  # README: "Short of data, it says by how much"
-            assert "short of the 7,300,000,000" in printed[-1], printed[-1]
+        if " build " in command:  # README: "Short of data, it says by how much" (these files are far short)
+            assert printed[-1].startswith("dataprep: warning: the train split of") and " short of the " in printed[-1]
 
 
 def test_the_readme_lists_what_estimate_prints(capsys, named_inputs, monkeypatch):
@@ -128,9 +128,12 @@ def test_the_readme_lists_what_estimate_prints(capsys, named_inputs, monkeypatch
     command = _quoted_commands("README.md", "dataprep estimate ")[0]
     _, printed = run(capsys, command)
     text = "\n".join(printed)
-    claims = {"exact GPT-2 tokens": "one <|endoftext|> per document, from tokenizer", "the edu-score mix": "edu score mix",
-              "near-duplicate mass (MinHash LSH)": "near duplicates: MinHash", "boilerplate lines": "boilerplate:",
-              "**effective unique tokens**": "effective unique tokens:", "token 13-gram diversity": "13-grams are distinct",
+    claims = {"exact GPT-2 tokens": "one <|endoftext|> per document, from tokenizer",
+              "the edu-score mix": "edu score mix",
+              "near-duplicate mass (MinHash LSH)": "near duplicates: MinHash",
+              "boilerplate lines": "boilerplate:",
+              "**effective unique tokens**": "effective unique tokens:",
+              "token 13-gram diversity": "13-grams are distinct",
               "how many epochs the plan repeats": "epochs over the effective tokens",
               "how many shards it needs": "shards like these"}
     for said, shown in claims.items():
