@@ -8,7 +8,8 @@ import sys
 
 from dataprep.errors import DataprepError, printable
 from dataprep.pipeline.budget import TokenTarget
-from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from
+from dataprep.tables import plural
+from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from, take_negative_values
 
 TARGET_EPOCHS = TokenTarget.__dataclass_fields__["epochs"].default
 
@@ -52,6 +53,7 @@ def add_build(sub) -> None:
                    help="ray: run the stages as Ray tasks (pip install 'dataprep[ray]'; default local)")
     o.add_argument("--ray-address", help="Ray cluster to join, e.g. auto (default: start one on this machine)")
     o.add_argument("--json", action="store_true", help="print meta.json only, no progress")
+    take_negative_values(p)
     p.set_defaults(run=run_build)
 
 
@@ -117,21 +119,32 @@ def run_build(args) -> int:
     else:
         from dataprep.io.storage import Store
 
-        if stats.get("up_to_date"):
-            print(printable(f"{args.out} is up to date: it already holds this build (same inputs and options); "
-                            "nothing was redone\n", lines=True))
-        elif "grown_from" in stats:
-            had, now = stats["grown_from"], len(meta["sources"])
-            held = (f"the first {had} of these {now} input files with the same options: only the others were scanned"
-                    if had < now else f"{had} input files, these {now} first, with the same options: nothing was scanned")
-            print(printable(f"{args.out} held a build of {held}, and its bins gave the tokens of the documents it had "
-                            "written\n", lines=True))
+        said = _what_was_reused(args.out, stats, len(meta["sources"]))
+        if said:
+            print(printable(said))
+            print()
         print(printable(Store(args.out).read_bytes("report.md").decode(), lines=True))
     short = (meta.get("target") or {}).get("short_by")
     if short:
         t = meta["target"]
-        print(printable(f"dataprep: warning: the {t['shards']} input file(s) give a train split of "
+        print(printable(f"dataprep: warning: the train split of the {plural(t['shards'], 'input file')} is "
                         f"{meta['train_tokens']:,} tokens, {short:,} short of the {t['train_tokens_needed']:,} that "
                         f"--tokens {args.tokens} --epochs {t['epochs']:g} needs; the build is complete with what there "
                         "is: add input files and rerun the same command to grow it"), file=sys.stderr)
     return 0
+
+
+def _what_was_reused(out: str, stats: dict, inputs: int) -> str | None:
+    """The line that says a finished build in ``out`` was kept, or grown or cut back into this one."""
+    if stats.get("up_to_date"):
+        return f"{out} is up to date: it already holds this build (same inputs and options); nothing was redone"
+    if "grown_from" not in stats:
+        return None
+    had = stats["grown_from"]
+    if had < inputs:
+        first = "the first" if had == 1 else f"the first {had:,}"
+        held = f"{first} of these {inputs:,} input files with the same options: only the others were scanned"
+    else:
+        these = "this one" if inputs == 1 else f"these {inputs:,}"
+        held = f"{plural(had, 'input file')} with the same options, {these} first: nothing was scanned"
+    return f"{out} held a build of {held}, and its bins gave the tokens of the documents it had written"

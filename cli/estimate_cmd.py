@@ -7,7 +7,9 @@ import os
 import shlex
 
 from dataprep.errors import DataprepError, printable
-from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rule_argv, rules_from
+from dataprep.tables import plural
+from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rule_argv, rules_from, \
+    take_negative_values
 
 
 def add_estimate(sub) -> None:
@@ -32,6 +34,7 @@ def add_estimate(sub) -> None:
     g.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step (default 1)")
     g.add_argument("--block-size", type=int, default=1024, help="tokens per sequence (default 1024)")
     g.add_argument("--iters", type=int, help="optimizer steps")
+    take_negative_values(p)
     p.set_defaults(run=run_estimate)
 
 
@@ -40,11 +43,11 @@ def plan_from_args(args):
 
     run_given = args.batch_size is not None or args.iters is not None
     if args.params is None:
-        if args.tokens or run_given:
+        if args.tokens is not None or run_given:
             raise DataprepError("a training plan needs --params (e.g. --params 124M)")
         return None
     params = parse_count(args.params, "--params")
-    if args.tokens:
+    if args.tokens is not None:
         if run_given:
             raise DataprepError("give either --tokens or --batch-size/--iters, not both")
         return Plan(params=params, tokens_seen=parse_count(args.tokens, "--tokens"))
@@ -56,31 +59,58 @@ def plan_from_args(args):
     return Plan.from_run(params, args.batch_size, args.grad_accum, args.block_size, args.iters)
 
 
-def build_command(args, plan: dict) -> tuple[str, str | None]:
+def build_command(args, report: dict) -> tuple[str, str | None]:
     """The ``dataprep build`` that meets the plan: the same rules, taking files in order until the train
     split holds the tokens the run sees (``--tokens``, at most one epoch); and a note on its inputs.
 
-    Its inputs are those estimated, unless they fall short of the plan and are files of one directory
-    that holds more: then that directory (a shard is usually estimated alone, out of many).
+    Its inputs are those estimated, unless their train split falls short of the plan and they are
+    files of one directory that holds more: then that directory (a shard is usually estimated alone,
+    out of many).
     """
+    plan = report["plan"]
     inputs, note = list(args.paths), None
-    if plan["shards_for_1_epoch"] > plan["shards_in_input"]:
+    if plan["epochs_for_input"] is None or plan["epochs_for_input"] > 1:
         home = {os.path.dirname(p) or "." for p in args.paths}
         more = _parquet_files(next(iter(home))) if len(home) == 1 and all(os.path.isfile(p) for p in args.paths) else 0
-        if more > len(args.paths):
-            inputs = [next(iter(home))]
-            note = (f"--input is the directory of the file(s) estimated: its {more:,} parquet files are taken in sorted "
-                    "order as long as the budget needs more")
+        if more > plan["shards_in_input"]:
+            inputs, note = [next(iter(home))], _directory_note(plan, more)
         else:
-            note = (f"these {len(args.paths)} input(s) fall short: add about "
-                    f"{plan['shards_for_1_epoch'] - plan['shards_in_input']:,} more files like them to --input (the "
-                    "build says by how much it falls short), or add --epochs 4 to repeat each token up to 4 times")
-    tokens = args.tokens or f"{plan['tokens_seen']:.0f}"
+            note = _short_note(plan, report["effective_is_upper_bound"])
+    tokens = args.tokens or f"{plan['tokens_seen']}"
     argv = ["dataprep", "build", "--input", *inputs, "--out", f"build-{tokens}", "--tokens", tokens]
     argv += rule_argv(args)
     if args.text_column is not None:
         argv += ["--text-column", args.text_column]
     return shlex.join(argv), note
+
+
+def _estimated(plan: dict) -> str:
+    return "the file estimated" if plan["shards_in_input"] == 1 else f"the {plan['shards_in_input']:,} files estimated"
+
+
+def _directory_note(plan: dict, files: int) -> str:
+    """Where the build takes the files of the estimated ones' directory, and whether they will do."""
+    need = plan["shards_for_1_epoch"]
+    enough = (f"by the verdict above, about {need:,} such files meet the plan" if need <= files else
+              f"by the verdict above, the plan needs about {need:,} such files, more than it holds: the build will "
+              "fall short and say by how much")
+    return (f"--input is the directory of {_estimated(plan)}: its {files:,} parquet files are taken in sorted order "
+            f"as long as the budget needs more; {enough}")
+
+
+def _short_note(plan: dict, upper_bound: bool) -> str:
+    """What to add when the files estimated fall short; ``--epochs`` only where it would meet the plan
+    (known only when the train split was measured, not bounded, and not past REPEAT_EPOCHS)."""
+    from dataprep.pipeline.plan import REPEAT_EPOCHS
+
+    more = max(1, plan["shards_for_1_epoch"] - plan["shards_in_input"])
+    train = f"{'at most ' if upper_bound else ''}{plan['train_tokens']:,}"
+    note = (f"the train split of {_estimated(plan)} is {train} tokens, short of the {plan['tokens_seen']:,} seen: add "
+            f"about {plural(more, 'more similar file')} to --input (the build says by how much it falls short)")
+    epochs = plan["epochs_for_input"]
+    if not upper_bound and epochs is not None and epochs <= REPEAT_EPOCHS:
+        note += f", or add --epochs {epochs} to repeat each token up to {epochs} times"
+    return note
 
 
 def _parquet_files(directory: str) -> int:
@@ -103,7 +133,7 @@ def run_estimate(args) -> int:
     )
     report = estimate(args.paths, opts, progress=False if args.json else None)
     if "plan" in report:
-        report["plan"]["build_command"], report["plan"]["build_note"] = build_command(args, report["plan"])
+        report["plan"]["build_command"], report["plan"]["build_note"] = build_command(args, report)
     if args.plot:
         from dataprep.plots import plot_estimate
 

@@ -6,6 +6,8 @@ option not given is not passed on, so the library's default applies. Checks are 
 
 from __future__ import annotations
 
+import re
+
 from dataprep.dedup.decide import Rules
 from dataprep.dedup.minhash import LSHParams
 
@@ -59,3 +61,11 @@ def rule_argv(args) -> list[str]:
     if args.tokenizer != "tiktoken":
         argv += ["--tokenizer", args.tokenizer]
     return argv
+
+
+def take_negative_values(parser) -> None:
+    """Let an option's value start with '-' and a digit, so that "--tokens -5M" reaches the count's own
+    check, which names the problem; argparse takes only plain negative numbers ("-5", "-.5") for values,
+    and anything else starting with '-' for an unknown option ("expected one argument"). No option of
+    ours starts with a digit, so none is mistaken for a value."""
+    parser._negative_number_matcher = re.compile(r"^-\.?\d")

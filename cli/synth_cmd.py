@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataprep.errors import DataprepError, printable
+from dataprep.tables import plural
 
 
 def add_synth(sub) -> None:
@@ -46,5 +47,6 @@ def run_synth(args) -> int:
     truth = generate(args.out, cfg)
     if args.truth:
         truth.save(args.truth)
-    print(printable(f"wrote {len(truth.files)} file(s), {sum(truth.rows_per_file):,} documents: {args.out}"))
+    wrote = f"{plural(len(truth.files), 'file')}, {plural(sum(truth.rows_per_file), 'document')}"
+    print(printable(f"wrote {wrote}: {args.out}"))
     return 0

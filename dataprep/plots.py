@@ -39,7 +39,7 @@ def plot_estimate(report: dict, path: str | Path) -> None:
     path = check_figure_path(path, "--plot")
     fig = Figure(figsize=(12, 4.5))
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
-    steps = tokens_left(report["waterfall"])
+    steps = tokens_left(report["waterfall"], report["effective_is_upper_bound"])
     names = [stage for stage, _, _ in steps]
     left.bar(names, [t / 1e6 for _, _, t in steps], color=["#4c72b0"] + ["#dd8452"] * (len(steps) - 2) + ["#55a868"])
     for i, (_, _, t) in enumerate(steps):

@@ -13,6 +13,12 @@ def count(n: float | None) -> str:
     return f"{n:,.0f}"
 
 
+def plural(n: float, noun: str, nouns: str | None = None) -> str:
+    """'1 file', '3 files', '1,000 documents', '2.5 epochs' (``nouns``: the plural, when it is not noun + s)."""
+    shown = f"{n:,}" if isinstance(n, int) else f"{n:g}"
+    return f"{shown} {noun if n == 1 else nouns or noun + 's'}"
+
+
 def number(x: float | None, fmt: str) -> str:
     return "-" if x is None else format(x, fmt)
 

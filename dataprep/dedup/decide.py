@@ -30,7 +30,8 @@ from dataprep.text.scores import complete_scores, passes_min_score
 
 DEFAULT_MIN_SCORE = 3.0  # FineWeb-Edu's own threshold
 VAL_SPLITS = ("fraction", "files", "reused")
-REASONS = ("score", "language-score", "min-tokens", "exact-dup", "near-dup", "val-contamination", "val-overlap")
+FILTERS = ("score", "language-score", "min-tokens")  # the reasons a document's metadata decides alone
+REASONS = FILTERS + ("exact-dup", "near-dup", "val-contamination", "val-overlap")
 
 
 @dataclass
@@ -244,13 +245,15 @@ def waterfall(docs: Documents, d: Decisions, written: np.ndarray) -> list[dict]:
     return rows
 
 
-def tokens_left(rows: list[dict]) -> list[tuple[str, int, int]]:
-    """(stage, tokens removed, tokens left) for the input, each stage that removed something, and what is kept."""
+def tokens_left(rows: list[dict], filters_only: bool = False) -> list[tuple[str, int, int]]:
+    """(stage, tokens removed, tokens left) for the input, each stage that removed something, and what is
+    kept; ``filters_only``: the rows hold the filters alone (estimate --fast), so what is left is named
+    for what it is, not "kept"."""
     start = sum(r["tokens"] for r in rows if r["stage"] in ("input", "val input"))
     out, left = [("input", 0, start)], start
     for r in rows:
         if r["stage"] not in ("input", "val input", "train", "val") and r["tokens"]:
             left -= r["tokens"]
             out.append((r["stage"], r["tokens"], left))
-    out.append(("kept", 0, left))
+    out.append(("after filters" if filters_only else "kept", 0, left))
     return out

@@ -16,20 +16,24 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from dataprep.errors import DataprepError
+from dataprep.pipeline.plan import MAX_COUNT, MAX_COUNT_SHOWN, check_count
 
 
 @dataclass(frozen=True)
 class TokenTarget:
     """A training budget: the run sees ``tokens``, repeating its train split at most ``epochs`` times."""
 
-    tokens: float
+    tokens: int
     epochs: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("tokens", "epochs"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise DataprepError(f"{name} (--{name}) must be a positive number, not {value}")
+        object.__setattr__(self, "tokens", check_count(self.tokens, "tokens (--tokens)"))
+        if not (isinstance(self.epochs, (int, float)) and math.isfinite(self.epochs) and self.epochs > 0):
+            raise DataprepError(f"epochs (--epochs) must be a positive number, not {self.epochs}")
+        if self.tokens / self.epochs > MAX_COUNT:
+            raise DataprepError(f"--tokens {self.tokens:,} --epochs {self.epochs:g} asks for a train split (tokens / "
+                                f"epochs) of more than {MAX_COUNT_SHOWN} tokens, the largest count taken: give more "
+                                "--epochs")
 
     @property
     def train_tokens(self) -> int:

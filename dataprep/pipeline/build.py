@@ -415,6 +415,7 @@ def _meta(job: Job, corpus: Scanned, decisions: Decisions, tokens: DocTokens, wr
         "val_sources": infos[corpus.n_train:],
         "val_reused": val_info or None,
         "val_floor": decisions.val_floor,
+        "unscored_docs": int((corpus.docs.int_score < 0).sum()),  # read without an edu score (report.md says so)
         "boilerplate": tokens.boilerplate,
         "waterfall": waterfall(corpus.docs, decisions, written.token_counts),
     }

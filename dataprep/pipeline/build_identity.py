@@ -11,7 +11,7 @@ afresh) and must be the one it recorded.
 
 from __future__ import annotations
 
-from dataprep.io.storage import Store, is_url
+from dataprep.io.storage import Store, is_url, resolved
 from dataprep.pipeline.outdir import fingerprint
 from dataprep.pipeline.scan_shards import MARKER, scan_dirs
 from dataprep.version import __version__
@@ -67,8 +67,8 @@ def growth_problem(meta: dict, state: Store, asked: dict) -> str | None:
     for i, (was, now) in enumerate(zip(sources, asked["inputs"])):
         was = was if isinstance(was, dict) else {}
         if not _same_input(was, now):
-            return (f"its input {i + 1} is {was.get('path')}, not {now[0]}; a build grows by inputs added after "
-                    "the old ones")
+            return (f"its input {i + 1} is {_named(was.get('path'), was.get('sha256'))}, not "
+                    f"{_named(now[0], None if is_url(now[0]) else now[2])}; a build grows by inputs added after the old ones")
     old_options = meta.get("options") or {}
     same = {**asked, "inputs": old, "options": {**asked["options"], "formats": old_options.get("formats")}}
     same.pop("target", None)
@@ -85,6 +85,11 @@ def _same_input(recorded: dict, identity) -> bool:
     if is_url(identity[0]):
         return recorded.get("path") == identity[0]
     return recorded.get("sha256") == identity[2]
+
+
+def _named(path, sha256: str | None) -> str:
+    """An input as a refusal names it: its resolved path, and the start of its sha256 when known."""
+    return f"{resolved(path)} ({sha256[:12]}...)" if sha256 else f"{resolved(path)}"
 
 
 def _difference(meta: dict, asked: dict) -> str:

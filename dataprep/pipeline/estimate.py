@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dataprep.dedup.boilerplate import Boilerplate, first_holders, removed_tokens, sample_lines
-from dataprep.dedup.decide import (DEFAULT_MIN_SCORE, Decisions, Documents, Rules, decide, documents_of,
+from dataprep.dedup.decide import (DEFAULT_MIN_SCORE, FILTERS, Decisions, Documents, Rules, decide, documents_of,
                                    filter_reasons, waterfall)
 from dataprep.dedup.diversity import NgramDiversity
 from dataprep.dedup.minhash import LSHParams
@@ -200,7 +200,7 @@ def full_report(m: Measured, opts: EstimateOptions) -> dict:
 def _effective(report: dict, rows: list[dict], upper_bound: bool) -> None:
     """The waterfall, and the effective documents and tokens it ends with (train + val)."""
     stage = {r["stage"]: r for r in rows}
-    filtered = [r for r in rows if r["stage"] in ("score", "language-score", "min-tokens")]
+    filtered = [r for r in rows if r["stage"] in FILTERS]
     report["filtered_docs"] = sum(r["docs"] for r in filtered)
     report["filtered_tokens"] = sum(r["tokens"] for r in filtered)
     report["effective_docs"] = stage["train"]["docs"] + stage["val"]["docs"]
@@ -225,7 +225,7 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
     if missing:
         raise DataprepError(f"--fast needs a token_count column, which {missing[0]} lacks; run without --fast")
     columns: dict[str, list] = {}
-    bar = Progress("estimate --fast", sum(s.rows for s in sources), progress)
+    bar = Progress("estimate --fast", sum(s.rows for s in sources), progress, counts_bytes=False)  # no text read
     for batch in iter_batches(sources, OPTIONAL_COLUMNS, 65536, with_text=False):
         counts = batch.columns["token_count"]
         if (counts < 0).any():  # -1: null (the reader refuses negative counts)
@@ -252,7 +252,9 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
     for key in ("exact_duplicate_docs", "exact_duplicate_tokens", "near_duplicate_docs", "near_duplicate_tokens"):
         report[key] = None
     report["boilerplate_tokens"] = None
-    _effective(report, waterfall(docs, passed, np.where(passed.kept, counts + 1, 0)), upper_bound=True)
+    measured = ("input", *FILTERS, "train", "val")  # nothing past the filters: no text was read
+    rows = [r for r in waterfall(docs, passed, np.where(passed.kept, counts + 1, 0)) if r["stage"] in measured]
+    _effective(report, rows, upper_bound=True)
     report["diversity"] = None
     _add_plan(report, opts, len(sources))
     return report
@@ -355,5 +357,6 @@ def _boilerplate_section(boiler: Boilerplate, removed: np.ndarray, docs: np.ndar
 
 def _add_plan(report: dict, opts: EstimateOptions, shards: int) -> None:
     if opts.plan is not None:
-        report["plan"] = opts.plan.check(report["effective_tokens"], shards)
+        train = next(r["tokens"] for r in report["waterfall"] if r["stage"] == "train")
+        report["plan"] = opts.plan.check(report["effective_tokens"], shards, train)
 

@@ -1,4 +1,4 @@
-"""A one-line progress display on stderr: rows, MB/s and ETA.
+"""A one-line progress display on stderr: rows, MB/s (where bytes are counted) and ETA.
 
 It draws only when stderr is a terminal and the caller has not asked for
 quiet output (``--json``), and redraws at most five times a second.
@@ -25,8 +25,11 @@ def shown(enabled: bool | None, stream=None) -> bool:
 
 
 class Progress:
-    def __init__(self, label: str, total_rows: int, enabled: bool | None = None, stream=None):
+    def __init__(self, label: str, total_rows: int, enabled: bool | None = None, stream=None, counts_bytes=True):
+        """``counts_bytes``: the caller passes the bytes each update read or wrote; when False (no bytes to
+        speak of), the line shows no MB/s rather than 0.0."""
         self.stream = stream or sys.stderr
+        self.counts_bytes = counts_bytes
         self.enabled = shown(enabled, self.stream)
         self.label = label
         self.total = total_rows
@@ -47,12 +50,12 @@ class Progress:
     def line(self, now: float | None = None) -> str:
         elapsed = max((now or time.monotonic()) - self.start, 1e-9)
         rate = self.rows / elapsed
-        mbps = self.bytes / elapsed / 1e6
+        speed = f"{self.bytes / elapsed / 1e6:.1f} MB/s  " if self.counts_bytes else ""
         eta = (self.total - self.rows) / rate if rate > 0 else 0.0
         pct = 100.0 * self.rows / self.total if self.total else 100.0
         return (
             f"{self.label}: {self.rows:,}/{self.total:,} rows ({pct:.0f}%)  "
-            f"{rate:,.0f} rows/s  {mbps:.1f} MB/s  ETA {_duration(eta)}"
+            f"{rate:,.0f} rows/s  {speed}ETA {_duration(eta)}"
         )
 
     def done(self) -> None:

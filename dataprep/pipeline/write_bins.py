@@ -55,11 +55,12 @@ def write_bins(out: Store, c: Scanned, d: Decisions, tokens: DocTokens, opts, en
                     chunk = docs[lo : lo + 8192]
                     parts = tokens.take(i, chunk)
                     flat = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
-                    start = bins[split].write(with_eot(flat, lengths[chunk], eot, dtype))
+                    data = with_eot(flat, lengths[chunk], eot, dtype)
+                    start = bins[split].write(data)
                     offset[chunk] = start + np.concatenate([[0], np.cumsum(lengths[chunk] + 1)[:-1]])
                     if llmc:
                         llmc[split].write(with_eot(flat, lengths[chunk], eot, dtype, eot_first=True))
-                    bar.update(len(chunk))
+                    bar.update(len(chunk), data.nbytes)  # MB/s: of the bins written
         for w in bins.values():
             w.close()
     except BaseException:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+# How the score filter (``decide.filter_reasons``) treats a document without a score, said wherever scores are reported.
+UNSCORED_RULE = "documents without an edu score pass the score filter"
+
 
 def complete_scores(score: np.ndarray | None, int_score: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(score as float64 with NaN where unknown, int_score as int64 with -1 where unknown)."""
