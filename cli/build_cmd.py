@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from dataprep.errors import DataprepError, printable
 from dataprep.pipeline.budget import TokenTarget
 from dataprep.tables import plural
 from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from, take_negative_values
+from dataprep_cli.source_options import add_engine_options, add_hub_options, hub_source
 
 TARGET_EPOCHS = TokenTarget.__dataclass_fields__["epochs"].default
 
-DEFAULT_DATASET = "HuggingFaceFW/fineweb-edu"
-DEFAULT_SUBSET = "sample/100BT"
 # The ways to say how much of a hub dataset to build.
 SIZE_OPTIONS = "--shards N (its first N files) or --tokens T (as many files as a training budget needs)"
 
@@ -27,17 +25,13 @@ def add_build(sub) -> None:
         "near duplicates across all shards, filters by edu score, and writes train.bin/val.bin.",
     )
     src = p.add_argument_group("input")
-    src.add_argument("--input", nargs="+", metavar="PATH", help="parquet files, directories or globs")
-    src.add_argument("--dataset", help=f"Hugging Face dataset (default when no --input: {DEFAULT_DATASET})")
-    src.add_argument("--subset", help=f"folder inside the dataset (default: {DEFAULT_SUBSET})")
-    src.add_argument("--shards", type=int, help="take the first N files (sorted); with --dataset, this or --tokens "
-                     "is required")
+    src.add_argument("--input", nargs="+", metavar="PATH", help="parquet files, directories, globs or URLs")
+    add_hub_options(src, "--shards or --tokens")
     src.add_argument("--tokens", metavar="T",
                      help="a training budget, e.g. 7.3B: take files in order until the deduplicated, filtered train "
                           "split holds T / --epochs tokens (at most --shards files)")
     src.add_argument("--epochs", type=float,
                      help=f"times the run may repeat its train split, with --tokens (default {TARGET_EPOCHS:g})")
-    src.add_argument("--text-column", help="column holding the text (default: text)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
     add_rule_options(p)
     v = p.add_argument_group("validation split")
@@ -48,10 +42,7 @@ def add_build(sub) -> None:
                    help="llmc also writes llm.c/modded-nanogpt header shards")
     o.add_argument("--overwrite", action="store_true", help="replace a different build in --out")
     add_tokenizer_option(o)
-    o.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes (default: all cores)")
-    o.add_argument("--engine", choices=("local", "ray"), default="local",
-                   help="ray: run the stages as Ray tasks (pip install 'dataprep[ray]'; default local)")
-    o.add_argument("--ray-address", help="Ray cluster to join, e.g. auto (default: start one on this machine)")
+    add_engine_options(o)
     o.add_argument("--json", action="store_true", help="print meta.json only, no progress")
     take_negative_values(p)
     p.set_defaults(run=run_build)
@@ -59,23 +50,7 @@ def add_build(sub) -> None:
 
 def _inputs(args):
     """Local paths as given, or a hub dataset's files: fetched now (--shards), or one at a time (--tokens)."""
-    if args.input and args.dataset:
-        raise DataprepError("give --input or --dataset, not both")
-    if args.input:
-        return args.input
-    dataset = args.dataset or DEFAULT_DATASET
-    subset = DEFAULT_SUBSET if args.subset is None else args.subset
-    if args.shards is None and args.tokens is None:  # the default subset alone is hundreds of GB: never fetched by omission
-        raise DataprepError(
-            f"a build from the hub needs a size, {SIZE_OPTIONS}: without one all of {dataset}"
-            f"{'/' + subset if subset else ''} would be downloaded"
-        )
-    from dataprep.io.hub import HubShards, fetch_shards
-
-    progress = False if args.json else None
-    if args.tokens is not None:
-        return HubShards(dataset, subset, progress=progress, wanted=args.shards)
-    return [str(p) for p in fetch_shards(dataset=dataset, subset=subset, shards=args.shards, progress=progress)]
+    return hub_source(args, args.input, SIZE_OPTIONS, lazy=args.tokens is not None)
 
 
 def _target(args) -> TokenTarget | None:
@@ -96,10 +71,6 @@ def _say(line: str) -> None:
 def run_build(args) -> int:
     from dataprep.pipeline.build import BuildOptions, build
 
-    if args.shards is not None and args.shards < 1:
-        raise DataprepError("--shards must be at least 1")
-    if args.workers < 1:
-        raise DataprepError("--workers must be at least 1")
     opts = BuildOptions(
         **rules_from(args),
         val_from=args.val_from,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import shlex
+import sys
 
 from dataprep.errors import DataprepError, printable
-from dataprep.tables import plural
-from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rule_argv, rules_from, \
-    take_negative_values
+from dataprep.pipeline.estimate import EstimateOptions
+from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rules_from, take_negative_values
+from dataprep_cli.source_options import add_engine_options, add_hub_options, hub_source
+
+
+ESTIMATE = EstimateOptions()  # the library's defaults, shown in the help
 
 
 def add_estimate(sub) -> None:
@@ -19,12 +21,17 @@ def add_estimate(sub) -> None:
         description="Exact GPT-2 tokens, edu-score mix, exact and near duplicates, boilerplate, "
         "effective unique tokens and, given a training plan, how many epochs it repeats.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="parquet file, directory or glob")
-    p.add_argument("--text-column", help="column holding the text (default: text)")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="parquet files, directories, globs or URLs")
+    src = p.add_argument_group("or a Hugging Face dataset")
+    add_hub_options(src, "--shards")
     p.add_argument("--fast", action="store_true", help="metadata only: tokens from token_count, no dedup")
     add_rule_options(p)
-    p.add_argument("--top-lines", type=int, default=10, help="boilerplate lines to list (default 10)")
+    p.add_argument("--top-lines", type=int, help=f"boilerplate lines to list (default {ESTIMATE.top_lines})")
     add_tokenizer_option(p)
+    run = p.add_argument_group("where it runs")
+    add_engine_options(run)
+    run.add_argument("--work", metavar="DIR", help="where the scans go while it runs (default: a temporary directory; "
+                     "on a Ray cluster, a URL every worker reaches)")
     p.add_argument("--json", action="store_true", help="print one JSON object and nothing else")
     p.add_argument("--plot", metavar="FILE.png", help="draw the token waterfall and score histogram")
     g = p.add_argument_group("training plan")
@@ -59,81 +66,26 @@ def plan_from_args(args):
     return Plan.from_run(params, args.batch_size, args.grad_accum, args.block_size, args.iters)
 
 
-def build_command(args, report: dict) -> tuple[str, str | None]:
-    """The ``dataprep build`` that meets the plan: the same rules, taking files in order until the train
-    split holds the tokens the run sees (``--tokens``, at most one epoch); and a note on its inputs.
-
-    Its inputs are those estimated, unless their train split falls short of the plan and they are
-    files of one directory that holds more: then that directory (a shard is usually estimated alone,
-    out of many).
-    """
-    plan = report["plan"]
-    inputs, note = list(args.paths), None
-    if plan["epochs_for_input"] is None or plan["epochs_for_input"] > 1:
-        home = {os.path.dirname(p) or "." for p in args.paths}
-        more = _parquet_files(next(iter(home))) if len(home) == 1 and all(os.path.isfile(p) for p in args.paths) else 0
-        if more > plan["shards_in_input"]:
-            inputs, note = [next(iter(home))], _directory_note(plan, more)
-        else:
-            note = _short_note(plan, report["effective_is_upper_bound"])
-    tokens = args.tokens or f"{plan['tokens_seen']}"
-    argv = ["dataprep", "build", "--input", *inputs, "--out", f"build-{tokens}", "--tokens", tokens]
-    argv += rule_argv(args)
-    if args.text_column is not None:
-        argv += ["--text-column", args.text_column]
-    return shlex.join(argv), note
-
-
-def _estimated(plan: dict) -> str:
-    return "the file estimated" if plan["shards_in_input"] == 1 else f"the {plan['shards_in_input']:,} files estimated"
-
-
-def _directory_note(plan: dict, files: int) -> str:
-    """Where the build takes the files of the estimated ones' directory, and whether they will do."""
-    need = plan["shards_for_1_epoch"]
-    enough = (f"by the verdict above, about {need:,} such files meet the plan" if need <= files else
-              f"by the verdict above, the plan needs about {need:,} such files, more than it holds: the build will "
-              "fall short and say by how much")
-    return (f"--input is the directory of {_estimated(plan)}: its {files:,} parquet files are taken in sorted order "
-            f"as long as the budget needs more; {enough}")
-
-
-def _short_note(plan: dict, upper_bound: bool) -> str:
-    """What to add when the files estimated fall short; ``--epochs`` only where it would meet the plan
-    (known only when the train split was measured, not bounded, and not past REPEAT_EPOCHS)."""
-    from dataprep.pipeline.plan import REPEAT_EPOCHS
-
-    more = max(1, plan["shards_for_1_epoch"] - plan["shards_in_input"])
-    train = f"{'at most ' if upper_bound else ''}{plan['train_tokens']:,}"
-    note = (f"the train split of {_estimated(plan)} is {train} tokens, short of the {plan['tokens_seen']:,} seen: add "
-            f"about {plural(more, 'more similar file')} to --input (the build says by how much it falls short)")
-    epochs = plan["epochs_for_input"]
-    if not upper_bound and epochs is not None and epochs <= REPEAT_EPOCHS:
-        note += f", or add --epochs {epochs} to repeat each token up to {epochs} times"
-    return note
-
-
-def _parquet_files(directory: str) -> int:
-    from pathlib import Path
-
-    return sum(1 for p in Path(directory).rglob("*.parquet") if p.is_file())
+def _say(line: str) -> None:
+    print(printable(line), file=sys.stderr)
 
 
 def run_estimate(args) -> int:
-    from dataprep.pipeline.estimate import EstimateOptions, estimate
+    from dataprep.pipeline.estimate import estimate
 
     from dataprep_cli.report import render_estimate
 
-    opts = EstimateOptions(
-        **rules_from(args),
-        text_column=args.text_column,
-        top_lines=args.top_lines,
-        fast=args.fast,
-        plan=plan_from_args(args),
-    )
-    report = estimate(args.paths, opts, progress=False if args.json else None)
-    if "plan" in report:
-        report["plan"]["build_command"], report["plan"]["build_note"] = build_command(args, report)
+    given = {"top_lines": args.top_lines} if args.top_lines is not None else {}
+    opts = EstimateOptions(**rules_from(args), **given, text_column=args.text_column, fast=args.fast,
+                           plan=plan_from_args(args))
+    if not args.paths and args.dataset is None:
+        raise DataprepError("give parquet files to estimate, or a Hugging Face dataset with --dataset and --shards N")
+    if not args.paths and args.shards is None:
+        raise DataprepError("estimating a hub dataset needs --shards N: the files to download and measure")
+    inputs = hub_source(args, args.paths, "--shards", lazy=True)
+    report = estimate(inputs, opts, shards=args.shards, workers=args.workers, progress=False if args.json else None,
+                      engine=args.engine, ray_address=args.ray_address, work=args.work,
+                      say=None if args.json else _say)
     if args.plot:
         from dataprep.plots import plot_estimate
 

@@ -47,22 +47,6 @@ def rules_from(args) -> dict:
             "tokenizer_backend": args.tokenizer}
 
 
-def rule_argv(args) -> list[str]:
-    """The rule and tokenizer options given on the command line, written back as arguments, for a
-    command to paste (estimate prints the build that meets a plan)."""
-    argv = []
-    for name in ("min_score", "min_language_score", "min_tokens", "threshold", "num_perm", "ngram",
-                 "boilerplate_min_docs", "val_fraction"):
-        if getattr(args, name) is not None:
-            argv += ["--" + name.replace("_", "-"), f"{getattr(args, name)}"]
-    for name in ("no_score_filter", "strip_boilerplate"):
-        if getattr(args, name):
-            argv.append("--" + name.replace("_", "-"))
-    if args.tokenizer != "tiktoken":
-        argv += ["--tokenizer", args.tokenizer]
-    return argv
-
-
 def take_negative_values(parser) -> None:
     """Let an option's value start with '-' and a digit, so that "--tokens -5M" reaches the count's own
     check, which names the problem; argparse takes only plain negative numbers ("-5", "-.5") for values,

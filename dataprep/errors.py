@@ -13,6 +13,17 @@ class DataprepError(Exception):
     """
 
 
+def flag(option: str) -> str:
+    """The command-line option that sets the option field ``option`` (``lsh.num_perm`` -> ``--num-perm``):
+    messages, the command line and the commands dataprep prints for pasting all name options by it."""
+    return "--" + option.rsplit(".", 1)[-1].replace("_", "-")
+
+
+def named(option: str) -> str:
+    """An option field as a message names it: the field, and its command-line option."""
+    return f"{option.rsplit('.', 1)[-1]} ({flag(option)})"
+
+
 # What must never reach a terminal raw: control characters (a newline would break the one-line
 # rule, an ESC sequence can recolour or rewrite the screen), Unicode line separators, the
 # invisible bidirectional and zero-width format characters that make a name read as another,

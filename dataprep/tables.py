@@ -13,6 +13,16 @@ def count(n: float | None) -> str:
     return f"{n:,.0f}"
 
 
+def exact_count(n: int) -> str:
+    """A whole count as a person would type it, and exactly it (two decimals at most): 7.3B, 1M, 148434."""
+    for unit, scale in (("T", 10**12), ("B", 10**9), ("M", 10**6), ("K", 10**3)):
+        if scale <= n < 1000 * scale and (n * 100) % scale == 0:
+            whole, frac = divmod(n, scale)
+            decimals = f"{frac * 100 // scale:02d}".rstrip("0")
+            return f"{whole}{'.' + decimals if decimals else ''}{unit}"
+    return f"{n}"
+
+
 def plural(n: float, noun: str, nouns: str | None = None) -> str:
     """'1 file', '3 files', '1,000 documents', '2.5 epochs' (``nouns``: the plural, when it is not noun + s)."""
     shown = f"{n:,}" if isinstance(n, int) else f"{n:g}"

@@ -183,3 +183,51 @@ def test_estimate_reads_s3(s3, shards):
     remote = estimate([f"s3://{bucket}/one/shard.parquet"], EstimateOptions(), progress=False)
     local = estimate([str(f)], EstimateOptions(), progress=False)
     assert {k: v for k, v in remote.items() if k != "files"} == {k: v for k, v in local.items() if k != "files"}
+
+
+# ---------------------------------------------------------------- estimate on the same engines and sources
+
+
+def _same_report(a: dict, b: dict) -> None:
+    assert {k: v for k, v in a.items() if k != "files"} == {k: v for k, v in b.items() if k != "files"}
+
+
+@pytest.fixture(scope="module")
+def local_estimate(shards):
+    from dataprep.pipeline.estimate import EstimateOptions, estimate
+
+    return estimate([str(shards)], EstimateOptions(**OPTS), workers=1, progress=False)
+
+
+def test_estimate_is_the_same_for_any_worker_count_and_hash_slicing(shards, local_estimate, monkeypatch):
+    from dataprep.pipeline.estimate import EstimateOptions, estimate
+
+    _same_report(estimate([str(shards)], EstimateOptions(**OPTS), workers=2, progress=False), local_estimate)
+    monkeypatch.setattr(bands, "DOCS_PER_PART", 250)  # band tasks on slices of the hash space, on the pool
+    monkeypatch.setattr(bands, "INLINE_DOCS", 0)
+    monkeypatch.setattr(bands, "LOCAL_EDGE_LIMIT", 0)  # components by rounds of tasks
+    _same_report(estimate([str(shards)], EstimateOptions(**OPTS), workers=2, progress=False), local_estimate)
+
+
+def test_estimate_equals_what_build_writes_on_every_engine(shards, local_estimate, local_build):
+    meta = json.loads((local_build / "meta.json").read_text())
+    assert local_estimate["effective_tokens"] == meta["train_tokens"] + meta["val_tokens"]
+    assert local_estimate["waterfall"] == meta["waterfall"]
+
+
+def test_estimate_on_ray_gives_the_local_report(ray_cluster, shards, local_estimate, monkeypatch):
+    from dataprep.pipeline.estimate import EstimateOptions, estimate
+
+    monkeypatch.setattr(bands, "INLINE_DOCS", 0)  # the band tasks on Ray too
+    _same_report(estimate([str(shards)], EstimateOptions(**OPTS), engine="ray", progress=False), local_estimate)
+
+
+def test_estimate_of_a_directory_on_s3_with_its_work_there_gives_the_local_report(s3, shards, local_estimate):
+    from dataprep.pipeline.estimate import EstimateOptions, estimate
+
+    fs, bucket = s3
+    for f in sorted(shards.glob("*.parquet")):
+        fs.put_file(str(f), f"{bucket}/in/{f.name}")
+    report = estimate([f"s3://{bucket}/in"], EstimateOptions(**OPTS), workers=2, progress=False,
+                      work=f"s3://{bucket}/estimate-work")
+    _same_report(report, local_estimate)

@@ -186,3 +186,31 @@ def test_build_command_downloads_from_the_hub_and_builds(hub, shard_bytes, tmp_p
     gets = resolve_gets(hub)
     assert main(argv) == 0  # the same command again: cached files, finished build, nothing fetched
     assert resolve_gets(hub) == gets
+
+
+def test_estimate_takes_a_hub_dataset_and_prints_a_build_command_for_it(hub, shard_bytes, tmp_path, capsys):
+    """The same cached, checksummed download as build's; the report is the local files' report."""
+    from dataprep_cli.main import main
+
+    argv = ["estimate", "--dataset", REPO, "--subset", SUBSET, "--shards", "2", "--no-score-filter", "--json",
+            "--workers", "1", "--params", "1M", "--tokens", "1B"]
+    assert main(argv) == 0
+    remote = json.loads(capsys.readouterr().out)
+    local_dir = tmp_path / "local"
+    local_dir.mkdir()
+    for i, data in enumerate(shard_bytes[:2]):
+        (local_dir / f"{i:03d}_00000.parquet").write_bytes(data)
+    assert main(["estimate", str(local_dir), "--no-score-filter", "--json", "--workers", "1"]) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert remote["effective_tokens"] == local["effective_tokens"] and remote["waterfall"] == local["waterfall"]
+    assert resolve_gets(hub) == 2  # the two shards asked for, nothing more
+    command = remote["plan"]["build_command"]
+    assert f"--dataset {REPO} --subset {SUBSET}" in command and "--input" not in command
+
+
+def test_estimate_of_a_hub_dataset_needs_a_size(hub, capsys):
+    from dataprep_cli.main import main
+
+    assert main(["estimate", "--dataset", REPO, "--subset", SUBSET]) == 2
+    assert "--shards N" in capsys.readouterr().err
+    assert resolve_gets(hub) == 0

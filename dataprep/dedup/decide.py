@@ -24,7 +24,7 @@ from typing import Protocol
 import numpy as np
 
 from dataprep.dedup.components import cluster_keep, connected_components, exact_duplicates, lsh_edges
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, named
 from dataprep.dedup.minhash import LSHParams
 from dataprep.text.scores import complete_scores, passes_min_score
 
@@ -49,15 +49,15 @@ class Rules:
     def __post_init__(self) -> None:
         # Messages name the field and its command-line option, for library callers and CLI users alike.
         if not 0 <= self.val_fraction < 1:
-            raise DataprepError(f"val_fraction (--val-fraction) must be in [0, 1), not {self.val_fraction}")
+            raise DataprepError(f"{named('val_fraction')} must be in [0, 1), not {self.val_fraction}")
         if self.min_tokens < 0:
-            raise DataprepError(f"min_tokens (--min-tokens) must be >= 0, not {self.min_tokens}")
+            raise DataprepError(f"{named('min_tokens')} must be >= 0, not {self.min_tokens}")
         if self.boilerplate_min_docs < 2:
-            raise DataprepError(f"boilerplate_min_docs (--boilerplate-min-docs) must be >= 2, not {self.boilerplate_min_docs}")
+            raise DataprepError(f"{named('boilerplate_min_docs')} must be >= 2, not {self.boilerplate_min_docs}")
         for name in ("min_score", "min_language_score"):
             value = getattr(self, name)
             if value is not None and not np.isfinite(value):
-                raise DataprepError(f"{name} (--{name.replace('_', '-')}) must be a number, not {value}")
+                raise DataprepError(f"{named(name)} must be a number, not {value}")
 
 
 @dataclass

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, named
 from dataprep.text.hashing import BatchHashes, fmix64, window_indices
 
 EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles
@@ -63,11 +63,11 @@ class LSHParams:
 
     def __post_init__(self) -> None:
         if not 0 < self.threshold < 1:
-            raise DataprepError(f"threshold (--threshold) must be between 0 and 1, not {self.threshold}")
+            raise DataprepError(f"{named('threshold')} must be between 0 and 1, not {self.threshold}")
         if self.num_perm < 2:
-            raise DataprepError(f"num_perm (--num-perm) must be >= 2, not {self.num_perm}")
+            raise DataprepError(f"{named('num_perm')} must be >= 2, not {self.num_perm}")
         if self.ngram < 1:
-            raise DataprepError(f"ngram (--ngram) must be >= 1, not {self.ngram}")
+            raise DataprepError(f"{named('ngram')} must be >= 1, not {self.ngram}")
 
     @property
     def bands_rows(self) -> tuple[int, int]:

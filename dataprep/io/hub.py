@@ -119,6 +119,7 @@ class HubShards:
         self.files = listed
         self.bar = _bar_class(progress)
         self.description = f"hf://datasets/{dataset}@{self.rev.resolved}/{subset}"
+        self.as_options = ["--dataset", dataset, "--subset", subset]
         self._fetched: dict[int, Path] = {}
 
     def __len__(self) -> int:

@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Protocol
 
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, named
 from dataprep.io.lifeline import bind_to_parent
 
 ENGINES = ("local", "ray")
@@ -150,7 +150,7 @@ class RayEngine:
 def make_engine(name: str, workers: int | None = None, address: str | None = None) -> Engine:
     """The engine ``name`` with ``workers`` processes (None: one per core; on Ray, the cluster's CPUs)."""
     if workers is not None and workers < 1:
-        raise DataprepError(f"workers (--workers) must be at least 1, not {workers}")
+        raise DataprepError(f"{named('workers')} must be at least 1, not {workers}")
     if name == "local":
         return LocalEngine(workers)
     if name == "ray":

@@ -31,10 +31,11 @@ from dataprep.dedup.decide import (DEFAULT_MIN_SCORE, FILTERS, Decisions, Docume
                                    filter_reasons, waterfall)
 from dataprep.dedup.diversity import NgramDiversity
 from dataprep.dedup.minhash import LSHParams
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, named
 from dataprep.io.reader import Source, iter_batches, read_rows
 from dataprep.io.storage import Store, resolved
 from dataprep.pipeline.bands import BandsOnShards
+from dataprep.pipeline.build_command import build_command
 from dataprep.pipeline.engine import Engine, make_engine
 from dataprep.pipeline.inputs import Inputs, LazyInputs
 from dataprep.pipeline.plan import Plan
@@ -65,7 +66,7 @@ class EstimateOptions(Rules):
         super().__post_init__()
         for name, low in (("batch_rows", 1), ("diversity_ngram", 1), ("top_lines", 0)):
             if getattr(self, name) < low:
-                raise DataprepError(f"{name} (--{name.replace('_', '-')}) must be >= {low}, not {getattr(self, name)}")
+                raise DataprepError(f"{named(name)} must be >= {low}, not {getattr(self, name)}")
 
 
 @dataclass
@@ -103,12 +104,16 @@ def estimate(inputs: list[str] | LazyInputs, opts: EstimateOptions, shards: int 
     get_encoding(opts.encoding, opts.tokenizer_backend)  # an unknown tokenizer is refused before any work
     feed = Inputs(inputs, shards=shards, text_column=opts.text_column)
     if opts.fast:
-        return _estimate_fast([feed.source(i) for i in range(len(feed))], opts, progress)
-    runner = make_engine(engine, workers, ray_address)
-    try:
-        return full_report(measure(feed, opts, runner, work, progress, say), opts)
-    finally:
-        runner.close()
+        report = _estimate_fast([feed.source(i) for i in range(len(feed))], opts, progress)
+    else:
+        runner = make_engine(engine, workers, ray_address)
+        try:
+            report = full_report(measure(feed, opts, runner, work, progress, say), opts)
+        finally:
+            runner.close()
+    if "plan" in report:
+        report["plan"]["build_command"], report["plan"]["build_note"] = build_command(feed, opts, report)
+    return report
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from dataprep.errors import DataprepError
+from dataprep.errors import DataprepError, named
 from dataprep.io.reader import Source, open_source, resolve_paths
 from dataprep.io.storage import input_identity, resolved
 from dataprep.pipeline.progress import Progress
@@ -15,6 +15,7 @@ class LazyInputs(Protocol):
     """Inputs known by count, each fetched when first needed (a Hugging Face dataset's shards)."""
 
     description: str  # what they are, for the fingerprint of a request
+    as_options: list[str]  # how the command line names them (--dataset ... --subset ...)
 
     def __len__(self) -> int: ...
 
@@ -28,13 +29,14 @@ class Inputs:
                  text_column: str | None = None):
         self.lazy = None if isinstance(given, (list, tuple)) else given
         if self.lazy is None:
+            self.given = [str(p) for p in given]  # as the caller named them (directories, globs)
             self.paths = resolve_paths(list(given), exclude=exclude)
             count = len(self.paths)
         else:
             count = len(self.lazy)
         if shards is not None:
             if shards < 1:
-                raise DataprepError(f"shards (--shards) must be at least 1, not {shards}")
+                raise DataprepError(f"{named('shards')} must be at least 1, not {shards}")
             if shards > count:
                 raise DataprepError(f"--shards {shards} asked but only {count} input file(s) found")
             count = shards
