@@ -22,7 +22,7 @@ import fsspec
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
-from dataprep.io.atomic import fsync_dir, temp_name
+from dataprep.io.atomic import atomic_path, json_bytes
 from dataprep.io.digest import description, sampled_sha256, stream_sha256
 from dataprep.errors import DataprepError
 from dataprep.io.lifeline import check_parent
@@ -154,19 +154,14 @@ class Store:
             final = Path(self.path(rel))
             check_parent()  # a worker whose build is gone must not recreate a directory the user deleted
             final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = temp_name(final)
-            try:
-                with open(tmp, "wb") as f:
-                    yield f
-                    f.flush()
-                    os.fsync(f.fileno())
+
+            def publish(tmp: Path) -> None:
                 if seal is not None:
                     seal(tmp)
                 check_parent()
-                os.replace(tmp, final)
-                fsync_dir(final.parent)
-            finally:
-                tmp.unlink(missing_ok=True)
+
+            with atomic_path(final, publish) as tmp, open(tmp, "wb") as f:
+                yield f
             return
         fd, tmp = tempfile.mkstemp(prefix="dataprep-upload-")
         try:
@@ -184,7 +179,7 @@ class Store:
             f.write(data)
 
     def write_json(self, rel: str, obj) -> None:
-        self.write_bytes(rel, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+        self.write_bytes(rel, json_bytes(obj))
 
     def save_array(self, rel: str, arr: np.ndarray) -> None:
         with self.writer(rel) as f:

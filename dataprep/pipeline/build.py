@@ -154,8 +154,7 @@ def build(
         try:
             meta = _run(Job(od, opts, feed, runner, old, progress, say), target, clock)
         except ValSplitError:
-            # The rerun changes the split options: the scans stay for it, but this build's claim on them goes.
-            od.work.remove("fingerprint")
+            od.abandon()  # the rerun changes the split options: the scans stay for it, this build's claim goes
             raise
         finally:
             runner.close()

@@ -11,19 +11,11 @@ afresh) and must be the one it recorded.
 
 from __future__ import annotations
 
+from dataprep.errors import flag
 from dataprep.io.storage import Store, is_url, resolved
 from dataprep.pipeline.outdir import fingerprint
 from dataprep.pipeline.scan_shards import MARKER, scan_dirs
 from dataprep.version import __version__
-
-# The options that change decisions, as BuildOptions.as_dict() names them, and their command-line flags.
-OPTION_FLAGS = {
-    "min_score": "--min-score / --no-score-filter", "min_language_score": "--min-language-score",
-    "min_tokens": "--min-tokens", "val_fraction": "--val-fraction", "strip_boilerplate": "--strip-boilerplate",
-    "boilerplate_min_docs": "--boilerplate-min-docs", "text_column": "--text-column", "encoding": "the encoding",
-    "lsh.num_perm": "--num-perm", "lsh.threshold": "--threshold", "lsh.ngram": "--ngram",
-}
-
 
 def build_identity(identities: list[tuple], n_train: int, val_bin: tuple | None, options: dict,
                    target: dict | None) -> dict:
@@ -93,11 +85,11 @@ def _named(path, sha256: str | None) -> str:
 
 
 def _difference(meta: dict, asked: dict) -> str:
-    """Name what makes the two builds differ beyond their inputs."""
+    """Name what makes the two builds differ beyond their inputs: the first option, in the options' order."""
     old, new = _flat(meta.get("options") or {}), _flat(asked["options"])
-    for key, flag in OPTION_FLAGS.items():
-        if old.get(key) != new.get(key):
-            return f"{flag} is {_shown(new.get(key))} here, {_shown(old.get(key))} there"
+    for key in new:
+        if key not in ("formats", "val_from", "val_bin") and old.get(key) != new.get(key):
+            return f"{_option(key)} is {_shown(new.get(key))} here, {_shown(old.get(key))} there"
     if meta.get("dataprep_version") != asked["version"]:
         return f"it was made by dataprep {meta.get('dataprep_version')}, this is {asked['version']}"
     if [s.get("sha256") for s in meta.get("val_sources") or []] != [v[2] for v in asked["val"]]:
@@ -106,9 +98,16 @@ def _difference(meta: dict, asked: dict) -> str:
 
 
 def _flat(options: dict) -> dict:
-    out = {k: v for k, v in options.items() if k != "lsh"}
-    out.update({f"lsh.{k}": v for k, v in (options.get("lsh") or {}).items()})
+    """The options with the LSH settings as ``lsh.*`` keys, in their place."""
+    out = {}
+    for k, v in options.items():
+        out.update({f"lsh.{name}": x for name, x in v.items()} if k == "lsh" and isinstance(v, dict) else {k: v})
     return out
+
+
+def _option(key: str) -> str:
+    """How a refusal names an option: its command-line option (``--min-score`` also has ``--no-score-filter``)."""
+    return {"min_score": "--min-score / --no-score-filter", "encoding": "the encoding"}.get(key, flag(key))
 
 
 def _shown(value) -> str:

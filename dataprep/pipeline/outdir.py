@@ -288,6 +288,11 @@ class OutputDir:
         self.work.remove(SWAP)  # left by a finished swap of another command's build
         self.staged.remove()  # outputs of a killed run, staged but not all complete
 
+    def abandon(self) -> None:
+        """This build will not be finished (its options must change): its work files stay for the next
+        build, but no longer as this build's, so a build of other options may take them up."""
+        self.work.remove("fingerprint")
+
     def _working_on(self, print_: str) -> bool:
         return self.work.exists("fingerprint") and self.work.read_bytes("fingerprint").decode().strip() == print_
 
