@@ -25,7 +25,6 @@ file (``.NAME.tmp-PID``) are ever deleted.
 
 from __future__ import annotations
 
-import fcntl
 import fnmatch
 import hashlib
 import json
@@ -36,13 +35,14 @@ from contextlib import contextmanager
 
 from dataprep.errors import DataprepError
 from dataprep.io.atomic import fsync_dir
+from dataprep.io.lock import LOCK_FILE, try_lock, unlock
 from dataprep.io.storage import Store
 
 WORK = ".work"
 STATE = ".state"
 NEXT = "next"  # under WORK: the outputs, staged
 SWAP = "swap.json"  # under WORK: the staged outputs are complete and replace the directory's
-LOCK = ".lock"
+LOCK = LOCK_FILE
 META = "meta.json"
 LEDGER = ".dataprep.json"
 LEDGER_KIND = "dataprep build output"
@@ -156,13 +156,9 @@ class OutputDir:
             self._lock_remote()
 
     def _lock_local(self) -> None:
-        root = self.store.local_path()
-        fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise DataprepError(f"another dataprep build is running in {self.store.url} (lock {LOCK} held)") from None
+        fd = try_lock(self.store.local_path() / LOCK)
+        if fd is None:
+            raise DataprepError(f"another dataprep build is running in {self.store.url} (lock {LOCK} held)")
         self._lock_fd = fd
 
     def _lock_remote(self) -> None:
@@ -175,8 +171,7 @@ class OutputDir:
 
     def release(self) -> None:
         if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
+            unlock(self._lock_fd)
             self._lock_fd = None
         if self._token is not None:
             if self.store.exists(LOCK) and self.store.read_bytes(LOCK).decode() == self._token:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from dataprep.io.atomic import atomic_path, write_json
+from dataprep.io.lock import LOCK_FILE, try_lock, unlock
 from dataprep.errors import DataprepError, printable
 from dataprep.training.model import GPT, preset_config
 from dataprep.training.system import System, distributed_env, end_process_group, resolve_system, start_process_group
@@ -364,26 +364,45 @@ def load_data(cfg: TrainConfig, vocab_size: int) -> RunData:
 RUN_FILES = ("ckpt.pt", "metrics.jsonl", "config.json")  # everything the trainer writes into a run directory
 
 
-def prepare_run_dir(out_dir: Path, run_config: dict, resume: bool) -> None:
-    """Refuse a run directory that holds something this run must not replace; clear our own stale temporaries."""
+@contextmanager
+def run_dir_lock(out_dir: Path) -> Iterator[None]:
+    """RUN_DIR/.lock held with flock for the whole run, so that a second trainer into the same directory
+    refuses instead of writing its steps between this one's. A directory this created and left holding only
+    the lock (the run stopped before writing anything) is removed again."""
     if out_dir.exists() and not out_dir.is_dir():
         raise DataprepError(f"--out {out_dir} is a file, not a run directory")
+    created = not out_dir.exists()
+    with writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd = try_lock(out_dir / LOCK_FILE)
+    if fd is None:
+        raise DataprepError(f"another dataprep train is running in {out_dir} (lock {LOCK_FILE} held); wait for it "
+                            "to end or choose another --out")
+    try:
+        yield
+    finally:
+        if created and [p.name for p in out_dir.iterdir()] == [LOCK_FILE]:
+            (out_dir / LOCK_FILE).unlink()
+            out_dir.rmdir()
+        unlock(fd)
+
+
+def prepare_run_dir(out_dir: Path, run_config: dict, resume: bool) -> None:
+    """Refuse a run directory that holds something this run must not replace; clear our own stale temporaries.
+
+    Called under ``run_dir_lock``: no other trainer writes here, so every temporary of ours is a dead one's.
+    """
     if (out_dir / "ckpt.pt").exists() and not resume:
         raise DataprepError(f"{out_dir} already holds a run; pass --resume to continue it, or choose another --out")
-    if resume:
-        return
-    if (out_dir / "metrics.jsonl").exists() or (out_dir / "config.json").exists():
+    if not resume and ((out_dir / "metrics.jsonl").exists() or (out_dir / "config.json").exists()):
         # a run stopped before its first checkpoint may start again (its own message says so), but only the
         # same run: another run's curve is never overwritten without a word
         if not same_run(read_json(out_dir / "config.json"), run_config):
             raise DataprepError(f"{out_dir} holds the log of another run (no checkpoint); choose another --out "
                                 "or delete that directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
     for name in RUN_FILES:
         for stale in out_dir.glob(f".{name}.tmp-*"):  # a save cut short by a kill; the real file is intact
-            pid = stale.name.rsplit("-", 1)[1]
-            if pid.isdigit() and not process_alive(int(pid)):
-                stale.unlink(missing_ok=True)
+            stale.unlink(missing_ok=True)
 
 
 def same_run(a: dict | None, b: dict) -> bool:
@@ -400,16 +419,6 @@ def read_json(path: Path):
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
 
 
 def run_config(cfg: TrainConfig, data: RunData, resolved: dict) -> dict:
@@ -496,10 +505,18 @@ def checkpoint_state(identity: dict, raw_model, optimizer, step: int, loader, mo
     }
 
 
+def finite_weights(model) -> bool:
+    """No nan or infinity in any parameter: one wait for the GPU, paid at each checkpoint."""
+    return bool(torch.stack([p.detach().isfinite().all() for p in model.parameters()]).all())
+
+
 def restore(ckpt: dict, identity: dict, raw_model, optimizer, loader, system: System) -> tuple[int, RunMonitor]:
     """Load a checkpoint into the fresh objects; returns (step, monitor)."""
     check_resumable(ckpt, identity)
     raw_model.load_state_dict(ckpt["model"])
+    if not finite_weights(raw_model):
+        raise DataprepError(f"the checkpoint at step {ckpt['step']} holds nan or infinite weights, so it cannot "
+                            "continue the run; start it again without --resume")
     optimizer.load_state_dict(ckpt["optimizer"])  # moves the moments onto this run's device, GPU or CPU
     loader.load_state(ckpt["loader"])
     system.set_rng_state(ckpt["rng"])
@@ -593,7 +610,8 @@ class Run:
         raise DataprepError(message)
 
     def kept(self) -> str:
-        if self.ckpt_path.exists():
+        # only a checkpoint this run saved or resumed from, whose weights were checked finite, is called good
+        if self.saved_step is not None:
             return f"the last good checkpoint {self.ckpt_path} is kept"
         return "no checkpoint yet"
 
@@ -633,6 +651,9 @@ class Run:
                             max(1, self.cfg.batch_size // self.world), self.system, self.rank, self.world)
 
     def save(self) -> None:
+        if not finite_weights(self.raw_model):
+            self.fail(f"the weights became nan or infinite at step {self.step}; stopping, {self.kept()}; "
+                      "try a lower --lr")
         if self.is_main:
             state = checkpoint_state(self.identity, self.raw_model, self.optimizer, self.step, self.loader,
                                      self.monitor, self.system)
@@ -650,6 +671,13 @@ class Run:
             "model": asdict(self.model_config), "params": params, "flops_per_token": flops_per_token,
         }
         config = run_config(cfg, self.data, resolved)
+        self.flops_per_token = flops_per_token
+        with run_dir_lock(self.out_dir) if self.is_main else nullcontext():
+            return self.run(config, params)
+
+    def run(self, config: dict, params: int) -> Path:
+        """The run itself, under the run directory's lock."""
+        cfg, system = self.cfg, self.system
         if self.is_main:
             prepare_run_dir(self.out_dir, config, cfg.resume)
         if cfg.resume:
@@ -667,7 +695,6 @@ class Run:
                  f"{self.max_iters} steps of {self.tokens_per_step:,} tokens = {planned_epochs:.2f} epochs | "
                  f"{system.device} {system.dtype_name}")
         self.val_device = torch.from_numpy(self.val_set).to(system.device)
-        self.flops_per_token = flops_per_token
 
         if self.step == 0:
             record = {"step": 0, "tokens": 0, "epoch": 0.0, "lr": None, "train_loss": None, "val_loss": self.evaluate()}
