@@ -35,16 +35,11 @@ from contextlib import contextmanager
 
 from dataprep.errors import DataprepError
 from dataprep.io.atomic import fsync_dir
+from dataprep.io.layout import LEDGER, META, NEXT, STATE, SWAP, WORK
 from dataprep.io.lock import LOCK_FILE, try_lock, unlock
 from dataprep.io.storage import Store
 
-WORK = ".work"
-STATE = ".state"
-NEXT = "next"  # under WORK: the outputs, staged
-SWAP = "swap.json"  # under WORK: the staged outputs are complete and replace the directory's
 LOCK = LOCK_FILE
-META = "meta.json"
-LEDGER = ".dataprep.json"
 LEDGER_KIND = "dataprep build output"
 CONTENT_CHECKED_BYTES = 64 << 20  # larger files (the bins) are vouched for by size: hashing them costs minutes
 TEMP = re.compile(r"\.(.+)\.tmp-\d+")  # atomic.temp_name's pattern

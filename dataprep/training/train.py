@@ -27,7 +27,7 @@ from dataprep.errors import DataprepError, printable
 from dataprep.training.model import GPT, preset_config
 from dataprep.training.system import System, distributed_env, end_process_group, resolve_system, start_process_group
 from dataprep.io.digest import sampled_digest
-from dataprep.io.tokens import file_digest, find_data, load_tokens
+from dataprep.io.tokens import file_digest, open_data
 
 VAL_WINDOW_SEED = 0  # fixed forever: it is what makes val losses of different runs comparable point for point
 # sequences per micro-batch when --batch-size is not given; docs/train.md has the memory each takes
@@ -348,12 +348,11 @@ class RunData:
 
 
 def load_data(cfg: TrainConfig, vocab_size: int) -> RunData:
-    """The token files, each checked once against the model's vocab, so the step loop never has to."""
-    train_files, val_file = find_data(cfg.data_dir, cfg.val_bin)
-    train = [load_tokens(p) for p in train_files]
+    """The token files (a dataprep build's checked against its meta.json), each checked once against the model's
+    vocab, so the step loop never has to."""
+    train_files, val_file, train, val = open_data(cfg.data_dir, cfg.val_bin)
     for path, tokens in zip(train_files, train):
         check_vocab(tokens, vocab_size, f"train file {path}")
-    val = load_tokens(val_file)
     check_vocab(val, vocab_size, f"val file {val_file}")
     return RunData(
         train_files=train_files, val_file=val_file, train=train, val=val, val_digest=file_digest(val_file),
