@@ -14,7 +14,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from dataprep.errors import DataprepError  # noqa: E402
-from dataprep.training.model import GPT, GPTConfig, preset_config  # noqa: E402
+from dataprep.training.config import GPTConfig, preset_config  # noqa: E402
+from dataprep.training.model import GPT  # noqa: E402
 from dataprep.training.train import (  # noqa: E402
     EPOCH_WARNING,
     TIMING_KEYS,
@@ -417,6 +418,20 @@ def test_cli_train_then_compare(pattern_data, tmp_path, capsys):
     assert rows[0]["run"] == "run" and rows[0]["train_tokens"] == 6000
 
 
+def test_quiet_prints_no_progress_but_the_result(pattern_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = parser().parse_args([
+        "train", str(pattern_data), "--out", str(run), "--n-layer", "1", "--n-head", "2", "--n-embd", "32",
+        "--block-size", "16", "--vocab-size", str(V), "--max-iters", "10", "--batch-size", "8", "--lr", "1e-2",
+        "--eval-interval", "5", "--eval-windows", "8", "--quiet", "--no-compile",
+    ])
+    assert args.run(args) == 0
+    evals = [r for r in records(run) if r.get("val_loss") is not None]
+    best = min(evals, key=lambda r: r["val_loss"])
+    assert capsys.readouterr().out == (f"run written to {run}: final val loss {evals[-1]['val_loss']:.4f} "
+                                       f"(best {best['val_loss']:.4f} at step {best['step']})\n")
+
+
 def test_cli_needs_a_length():
     with pytest.raises(SystemExit):
         parser().parse_args(["train", "data", "--out", "run"])
@@ -431,7 +446,7 @@ def test_missing_torch_is_a_clear_error(monkeypatch):
 def test_command_modules_do_not_import_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "import dataprep_cli.train_cmd, dataprep.training.compare, dataprep.io.tokens\n"
+        "import dataprep_cli.train_cmd, dataprep.training.config, dataprep.training.compare, dataprep.io.tokens\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -7,60 +7,12 @@ so a nanoGPT checkpoint of the same size loads into ``arch="gpt2"`` unchanged.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from dataprep.errors import DataprepError
-
-ARCHS = ("gpt2", "modern")
-
-
-@dataclass
-class GPTConfig:
-    vocab_size: int = 50304  # GPT-2's 50257 padded to a multiple of 64: faster matmuls, unused rows never trained
-    block_size: int = 1024
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    arch: str = "gpt2"
-    dropout: float = 0.0
-    bias: bool = True  # gpt2 only; the modern arch has no biases
-
-    def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise DataprepError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            if getattr(self, name) < 1:
-                raise DataprepError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.n_embd % self.n_head:
-            raise DataprepError(f"n_embd {self.n_embd} must be divisible by n_head {self.n_head}")
-        if self.arch == "modern" and (self.n_embd // self.n_head) % 2:
-            raise DataprepError(f"RoPE needs an even head size; n_embd/n_head is {self.n_embd // self.n_head}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise DataprepError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    @property
-    def use_bias(self) -> bool:
-        return self.bias and self.arch == "gpt2"
-
-
-PRESETS = {
-    "tiny": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # trains on a laptop CPU
-    "gpt2-124m": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024),
-    "gpt2-350m": dict(n_layer=24, n_head=16, n_embd=1024, block_size=1024),
-}
-
-
-def preset_config(name: str, **overrides) -> GPTConfig:
-    """The preset's sizes with any non-None override applied."""
-    if name not in PRESETS:
-        raise DataprepError(f"model must be one of {', '.join(PRESETS)}, got {name!r}")
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return replace(GPTConfig(**PRESETS[name]), **given)
-
+from dataprep.training.config import GPTConfig
 
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float = 1e-6):

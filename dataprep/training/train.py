@@ -24,92 +24,16 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from dataprep.io.atomic import atomic_path, write_json
 from dataprep.io.lock import LOCK_FILE, try_lock, unlock
 from dataprep.errors import DataprepError, printable
-from dataprep.training.model import GPT, preset_config
+from dataprep.training.config import (DEFAULT_BATCH, MIN_LR_DIVISOR, WARMUP_PERCENT, TrainConfig, check_config,
+                                      preset_config)
+from dataprep.training.model import GPT
 from dataprep.training.system import System, distributed_env, end_process_group, resolve_system, start_process_group
 from dataprep.io.digest import sampled_digest
 from dataprep.io.tokens import file_digest, open_data
 
 VAL_WINDOW_SEED = 0  # fixed forever: it is what makes val losses of different runs comparable point for point
-# sequences per micro-batch when --batch-size is not given; docs/train.md has the memory each takes
-DEFAULT_BATCH = {"tiny": 16, "gpt2-124m": 32, "gpt2-350m": 16}
 EPOCH_WARNING = "the run has now seen every training token once (epoch 1.0); further steps repeat data"
 TIMING_KEYS = ("tokens_per_s", "mfu")  # the only metrics that differ between identical runs
-
-
-@dataclass
-class TrainConfig:
-    data_dir: str
-    out_dir: str
-    val_bin: str | None = None  # score on this file instead of the data dir's val file
-    # model: a preset, optionally resized
-    model: str = "tiny"
-    arch: str = "gpt2"
-    n_layer: int | None = None
-    n_head: int | None = None
-    n_embd: int | None = None
-    block_size: int | None = None
-    vocab_size: int | None = None  # None: the preset's 50304 (GPT-2 padded)
-    dropout: float = 0.0
-    # length: give exactly one
-    max_iters: int | None = None
-    max_tokens: int | None = None
-    # a step is grad_accum micro-batches of batch_size sequences; batch_size counts all GPUs together,
-    # so the curve in tokens does not depend on how many GPUs ran it. None: DEFAULT_BATCH of the preset
-    batch_size: int | None = None
-    grad_accum: int = 1
-    # optimizer and schedule
-    lr: float = 6e-4
-    min_lr: float | None = None  # None: lr / 10
-    warmup: int | None = None  # steps; None: 5% of the run
-    schedule: str = "cosine"  # or "wsd": warmup, stable, linear decay over the last decay_frac of the steps
-    decay_frac: float = 0.2
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0  # 0 turns clipping off
-    # evaluation and logging
-    eval_interval: int = 250
-    eval_windows: int = 200
-    log_interval: int = 10
-    patience: int = 3  # evals without a val improvement, while train loss falls, before the overfitting warning
-    # system
-    seed: int = 1337
-    device: str = "auto"  # cuda if available, else cpu
-    dtype: str = "auto"  # bfloat16 autocast on CUDA, float32 elsewhere
-    compile: bool | str = "auto"  # on for CUDA
-    resume: bool = False
-    quiet: bool = False
-
-
-def check_config(cfg: TrainConfig) -> None:
-    """Every option a user can get wrong, refused with one line before any work starts."""
-    if (cfg.max_iters is None) == (cfg.max_tokens is None):
-        raise DataprepError("give exactly one of --max-iters or --max-tokens")
-    if cfg.model not in DEFAULT_BATCH:
-        raise DataprepError(f"model must be one of {', '.join(DEFAULT_BATCH)}, got {cfg.model!r}")
-    positive = ["grad_accum", "eval_interval", "eval_windows", "log_interval", "patience"]
-    positive += ["max_iters"] if cfg.max_iters is not None else ["max_tokens"]
-    positive += ["batch_size"] if cfg.batch_size is not None else []
-    for name in positive:
-        if getattr(cfg, name) < 1:
-            raise DataprepError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
-    if not cfg.lr > 0 or (cfg.min_lr is not None and not 0 <= cfg.min_lr <= cfg.lr):
-        raise DataprepError(f"need --lr > 0 and 0 <= --min-lr <= --lr, got lr {cfg.lr}, min_lr {cfg.min_lr}")
-    if cfg.warmup is not None and cfg.warmup < 0:
-        raise DataprepError(f"--warmup must be >= 0, got {cfg.warmup}")
-    if cfg.schedule not in ("cosine", "wsd"):
-        raise DataprepError(f"--schedule must be cosine or wsd, got {cfg.schedule!r}")
-    if not 0 <= cfg.decay_frac <= 1:
-        raise DataprepError(f"decay_frac must be between 0 and 1, got {cfg.decay_frac}")
-    # written as "not x >= 0" so that nan, which compares false with everything, is refused too
-    if not (cfg.weight_decay >= 0 and cfg.grad_clip >= 0 and all(0 <= b < 1 for b in cfg.betas)):
-        raise DataprepError(f"need --weight-decay >= 0, --grad-clip >= 0 and betas in [0, 1), got weight_decay "
-                            f"{cfg.weight_decay}, grad_clip {cfg.grad_clip}, betas {tuple(cfg.betas)}")
-    if cfg.dtype not in ("auto", "float32", "bfloat16"):
-        raise DataprepError(f"--dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
-    if cfg.compile not in ("auto", True, False):
-        raise DataprepError(f"compile must be 'auto', True or False, got {cfg.compile!r}")
-    if cfg.seed < 0:
-        raise DataprepError(f"--seed must be >= 0, got {cfg.seed}")
 
 
 # ----------------------------------------------------------------------------- data
@@ -575,8 +499,8 @@ class Run:
         self.tokens_per_step = cfg.batch_size * cfg.grad_accum * T
         max_iters = cfg.max_iters if cfg.max_iters is not None else math.ceil(cfg.max_tokens / self.tokens_per_step)
         self.schedule = Schedule(
-            kind=cfg.schedule, lr=cfg.lr, min_lr=cfg.min_lr if cfg.min_lr is not None else cfg.lr / 10,
-            warmup=cfg.warmup if cfg.warmup is not None else max_iters // 20, max_iters=max_iters,
+            kind=cfg.schedule, lr=cfg.lr, min_lr=cfg.min_lr if cfg.min_lr is not None else cfg.lr / MIN_LR_DIVISOR,
+            warmup=cfg.warmup if cfg.warmup is not None else max_iters * WARMUP_PERCENT // 100, max_iters=max_iters,
             decay_frac=cfg.decay_frac,
         )
         self.loader = WindowLoader(self.data.train, T, cfg.seed)
