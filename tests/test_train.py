@@ -214,6 +214,53 @@ def test_modern_arch_trains(pattern_data, tmp_path):
     assert evals[-1] < evals[0]
 
 
+def compiled_graphs(monkeypatch) -> list[tuple[bool, bool]]:
+    """(grad enabled, any size symbolic) of every graph torch.compile compiles from now on (eager backend: no C++)."""
+    graphs, real_compile = [], torch.compile
+
+    def record(gm, example_inputs):
+        values = [node.meta.get("example_value") for node in gm.graph.nodes if node.op == "placeholder"]
+        symbolic = any(isinstance(v, torch.SymInt) or (isinstance(v, torch.Tensor) and
+                                                       any(isinstance(n, torch.SymInt) for n in v.shape))
+                       for v in values)
+        graphs.append((torch.is_grad_enabled(), symbolic))
+        return gm.forward
+
+    monkeypatch.setattr(torch, "compile", lambda model, **options: real_compile(model, backend=record, **options))
+    torch._dynamo.reset()
+    return graphs
+
+
+@pytest.mark.parametrize("eval_windows", [8, 11, 3, 20])
+def test_the_training_step_compiles_once_whatever_the_eval_settings(pattern_data, tmp_path, monkeypatch,
+                                                                     eval_windows):
+    graphs = compiled_graphs(monkeypatch)
+    train(small(pattern_data, tmp_path / "run", compile=True, max_iters=6, eval_interval=2, eval_windows=eval_windows))
+    assert graphs.count((True, False)) == 1 and graphs == [(False, False), (True, False)], graphs
+
+
+def test_the_step_without_static_shapes_is_the_old_one(pattern_data, tmp_path, monkeypatch):
+    """static_shapes=False is the baseline gpu_check measures: a smaller last eval chunk makes the batch symbolic."""
+    graphs = compiled_graphs(monkeypatch)
+    train(small(pattern_data, tmp_path / "run", compile=True, max_iters=4, eval_interval=2, eval_windows=11,
+                static_shapes=False))
+    assert (True, True) in graphs, graphs
+
+
+@pytest.mark.parametrize("rows", [4, 11, 16])  # 11 windows: a last chunk of 3, none, one of 11 padded to 16
+def test_padded_evals_score_what_unpadded_ones_do(rows):
+    from dataprep.training.system import resolve_system
+    from dataprep.training.train import evaluate
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=V, block_size=16, n_layer=2, n_head=2, n_embd=32))
+    windows = torch.randint(0, V, (11, 17))
+    system = resolve_system("cpu", "auto", False, 0, 1)
+    static = evaluate(model, windows, rows, system, 0, 1, static=True)
+    unpadded = evaluate(model, windows, rows, system, 0, 1, static=False)
+    assert static == pytest.approx(unpadded, rel=1e-6) and model.training
+
+
 class Crash(Exception):
     pass
 

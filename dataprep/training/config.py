@@ -104,6 +104,10 @@ class TrainConfig:
     compile: bool | str = "auto"  # on for CUDA
     resume: bool = False
     quiet: bool = False
+    # how the step computes, not what: each changes speed or memory, the curve only by float rounding, and a run
+    # resumes across any of them. bench/gpu_check.py --part throughput measures each against nanoGPT on a GPU.
+    static_shapes: bool = True  # evals in chunks of the training micro-batch (the last one padded), compiled for
+    # fixed shapes, so the step is never recompiled for a symbolic batch; False: the last chunk is smaller
 
     def __post_init__(self):
         check_config(self)

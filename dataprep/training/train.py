@@ -367,19 +367,32 @@ def say(message: str, quiet: bool = False, is_main: bool = True) -> None:
 
 
 @torch.no_grad()
-def evaluate(model, windows: torch.Tensor, rows: int, system: System, rank: int, world: int) -> float:
-    """Mean loss over the fixed val windows; ranks split the windows and add up."""
+def evaluate(model, windows: torch.Tensor, rows: int, system: System, rank: int, world: int, static: bool) -> float:
+    """Mean loss over the fixed val windows; ranks split the windows and add up.
+
+    ``static``: every chunk has ``rows`` rows, the last one padded with rows whose targets are ignored, so
+    a compiled model sees one shape in every eval.
+    """
     model.eval()
     totals = torch.zeros(2, device=windows.device, dtype=torch.float64)  # loss summed over windows, windows
     for chunk in windows[rank::world].split(rows):
+        inputs, targets = padded(chunk, rows) if static else (chunk[:, :-1], chunk[:, 1:])
         with system.autocast():
-            _, loss = model(chunk[:, :-1], chunk[:, 1:])
+            _, loss = model(inputs, targets)  # the mean over the chunk's real windows: padding has no targets
         totals[0] += loss.double() * len(chunk)
         totals[1] += len(chunk)
     if world > 1:
         dist.all_reduce(totals)
     model.train()
     return (totals[0] / totals[1]).item()
+
+
+def padded(windows: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of ``windows`` grown to ``rows`` rows: token 0 in, target -1 (ignored) out."""
+    missing = rows - len(windows)
+    inputs = torch.cat([windows[:, :-1], windows.new_zeros(missing, windows.size(1) - 1)])
+    targets = torch.cat([windows[:, 1:], windows.new_full((missing, windows.size(1) - 1), -1)])
+    return inputs, targets
 
 
 def smaller_batch_advice(batch_size: int, grad_accum: int, world: int) -> str:
@@ -565,13 +578,19 @@ class Run:
             "train_tokens": self.data.train_tokens, "train_digest": self.data.train_digest,
             "tokens_per_step": self.tokens_per_step, "seed": cfg.seed,
         }
-        self.model = self.eval_model = torch.compile(self.raw_model) if system.compile else self.raw_model
+        if system.compile:
+            # dynamic=None lets torch.compile turn the batch symbolic after a second shape; False keeps it fixed
+            self.model = torch.compile(self.raw_model, dynamic=False if cfg.static_shapes else None)
+        else:
+            self.model = self.raw_model
+        self.eval_model = self.model
         if self.world > 1:
             self.model = DDP(self.model, device_ids=[system.device.index] if system.cuda else None)
 
     def evaluate(self) -> float:
         return self.guarded(f"in the eval at step {self.step}", evaluate, self.eval_model, self.val_device,
-                            max(1, self.cfg.batch_size // self.world), self.system, self.rank, self.world)
+                            max(1, self.cfg.batch_size // self.world), self.system, self.rank, self.world,
+                            self.cfg.static_shapes)
 
     def save(self) -> None:
         if not finite_weights(self.raw_model):
