@@ -13,8 +13,8 @@ import os
 import sys
 
 from dataprep.errors import DataprepError, printable
-from dataprep.training.config import (ARCHS, DEFAULT_BATCH, MIN_LR_DIVISOR, PRESETS, WARMUP_PERCENT, GPTConfig,
-                                      TrainConfig)
+from dataprep.training.config import (ARCHS, ATTENTION, DEFAULT_BATCH, MIN_LR_DIVISOR, PRESETS, WARMUP_PERCENT,
+                                      GPTConfig, TrainConfig)
 
 # argparse dest -> TrainConfig field, where they differ
 _RENAMED = {"out": "out_dir"}
@@ -56,7 +56,8 @@ def add_train(sub) -> None:
     g = p.add_argument_group("optimization")
     g.add_argument("--batch-size", type=int, metavar="N", help="sequences per micro-batch, all GPUs together "
                    f"(default {per_preset(DEFAULT_BATCH)})")
-    g.add_argument("--grad-accum", type=int, metavar="N", help=f"micro-batches per step (default {default('grad_accum')})")
+    g.add_argument("--grad-accum", type=int, metavar="N",
+                   help=f"micro-batches per step (default {default('grad_accum')})")
     g.add_argument("--lr", type=float, metavar="X", help=f"peak learning rate (default {default('lr'):g})")
     g.add_argument("--min-lr", type=float, metavar="X",
                    help=f"final learning rate (default --lr / {MIN_LR_DIVISOR})")
@@ -86,7 +87,28 @@ def add_train(sub) -> None:
     g.add_argument("--compile", action=argparse.BooleanOptionalAction,
                    help=f"torch.compile (default {default('compile')}: on for CUDA)")
     g.add_argument("--resume", action="store_true", default=None, help="continue RUN_DIR from its checkpoint")
+    g.add_argument("--checkpoint", action=argparse.BooleanOptionalAction,
+                   help=f"write ckpt.pt after each eval; off for a benchmark, which is never resumed (default "
+                   f"{on_off(default('checkpoint'))})")
+    g = p.add_argument_group("speed", "How the step computes, not what: the curve changes by float rounding at most, "
+                             "and a run resumes across any of these. Measured on a GPU by bench/gpu_check.py "
+                             "(docs/benchmarks.md).")
+    g.add_argument("--static-shapes", action=argparse.BooleanOptionalAction,
+                   help="evals in chunks of the training micro-batch, the last one padded, and torch.compile for "
+                   f"fixed shapes (default {on_off(default('static_shapes'))})")
+    g.add_argument("--attention", choices=ATTENTION, help="cudnn: cuDNN's attention kernel first, then flash "
+                   f"(default {default('attention')}: torch's choice)")
+    g.add_argument("--chunked-loss", action=argparse.BooleanOptionalAction,
+                   help="lm_head and cross-entropy a slice of rows at a time, never the whole logits "
+                   f"(default {on_off(default('chunked_loss'))})")
+    g.add_argument("--fused-modern", action=argparse.BooleanOptionalAction,
+                   help="modern arch: gate and up as one matmul, RoPE tables in the compute dtype "
+                   f"(default {on_off(default('fused_modern'))})")
     p.set_defaults(run=run_train)
+
+
+def on_off(value: bool) -> str:
+    return "on" if value else "off"
 
 
 def _require_torch() -> None:

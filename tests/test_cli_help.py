@@ -70,6 +70,8 @@ def described(command: str, dest: str, stated: str, help_text: str, action) -> b
 
 
 def same(stated: str, value) -> bool:
+    if isinstance(value, bool):
+        return stated == ("on" if value else "off")
     try:
         return float(stated) == float(value)
     except (TypeError, ValueError):

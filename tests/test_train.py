@@ -4,6 +4,7 @@ import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from dataclasses import asdict
@@ -294,6 +295,11 @@ def test_resume_continues_the_same_curve(pattern_data, tmp_path, monkeypatch):
     assert curve(split) == curve(whole)
 
 
+def test_a_run_without_checkpoints_writes_none(pattern_data, tmp_path):
+    out = train(small(pattern_data, tmp_path / "run", max_iters=10, checkpoint=False))
+    assert [r["step"] for r in records(out)] == list(range(11)) and not (out / "ckpt.pt").exists()
+
+
 def test_resume_refuses_a_different_run(pattern_data, tmp_path):
     train(small(pattern_data, tmp_path / "run", max_iters=5))
     with pytest.raises(DataprepError, match="already holds a run; pass --resume"):
@@ -422,6 +428,7 @@ def test_torchrun_two_processes_draw_the_same_curve(pattern_data, tmp_path):
         (dict(grad_clip=float("nan")), "--grad-clip >= 0"),
         (dict(weight_decay=float("nan")), "--weight-decay >= 0"),
         (dict(model="gpt5"), "model must be one of tiny, gpt2-124m, gpt2-350m"),
+        (dict(attention="flash"), "--attention must be one of auto, cudnn"),
     ],
 )
 def test_bad_options_are_one_line_errors(pattern_data, tmp_path, overrides, words):
@@ -454,6 +461,7 @@ def test_cli_train_then_compare(pattern_data, tmp_path, capsys):
     assert args.run(args) == 0
     out = capsys.readouterr().out
     assert "step      8 | loss" in out and "| epoch 0.17 |" in out and "tok/s" in out
+    assert re.search(r"step      4 \| .* \| eta \d+s\n", out) and "step      8 | " in out and "| eta 0s\n" in out
     config = json.loads((run / "config.json").read_text())
     assert config["schedule"] == "wsd" and config["seed"] == 7 and config["compile"] is False
     assert config["max_tokens"] == 1000 and config["batch_size"] == 8 and config["lr"] == 0.01

@@ -10,6 +10,8 @@ from dataclasses import dataclass, replace
 from dataprep.errors import DataprepError
 
 ARCHS = ("gpt2", "modern")
+ATTENTION = ("auto", "cudnn")  # --attention: torch's choice of kernel, or cuDNN's first (training/system.py)
+COMPUTE_SWITCHES = ("static_shapes", "attention", "chunked_loss", "fused_modern")  # TrainConfig's: how, not what
 
 
 @dataclass
@@ -108,6 +110,10 @@ class TrainConfig:
     # resumes across any of them. bench/gpu_check.py --part throughput measures each against nanoGPT on a GPU.
     static_shapes: bool = True  # evals in chunks of the training micro-batch (the last one padded), compiled for
     # fixed shapes, so the step is never recompiled for a symbolic batch; False: the last chunk is smaller
+    attention: str = "auto"  # or "cudnn": cuDNN's attention kernel first, then flash (on CUDA; Hopper has cuDNN's)
+    chunked_loss: bool = False  # lm_head and cross-entropy a slice of rows at a time: the logits never whole
+    fused_modern: bool = False  # modern arch: gate and up as one matmul, RoPE tables kept in the compute dtype
+    checkpoint: bool = True  # False: no ckpt.pt at all (a benchmark's run, which is never resumed)
 
     def __post_init__(self):
         check_config(self)
@@ -143,3 +149,5 @@ def check_config(cfg: TrainConfig) -> None:
         raise DataprepError(f"compile must be 'auto', True or False, got {cfg.compile!r}")
     if cfg.seed < 0:
         raise DataprepError(f"--seed must be >= 0, got {cfg.seed}")
+    if cfg.attention not in ATTENTION:
+        raise DataprepError(f"--attention must be one of {', '.join(ATTENTION)}, got {cfg.attention!r}")

@@ -24,8 +24,9 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from dataprep.io.atomic import atomic_path, write_json
 from dataprep.io.lock import LOCK_FILE, try_lock, unlock
 from dataprep.errors import DataprepError, printable
-from dataprep.training.config import (DEFAULT_BATCH, MIN_LR_DIVISOR, WARMUP_PERCENT, TrainConfig, check_config,
-                                      preset_config)
+from dataprep.tables import duration
+from dataprep.training.config import (COMPUTE_SWITCHES, DEFAULT_BATCH, MIN_LR_DIVISOR, WARMUP_PERCENT, TrainConfig,
+                                      check_config, preset_config)
 from dataprep.training.model import GPT
 from dataprep.training.system import System, distributed_env, end_process_group, resolve_system, start_process_group
 from dataprep.io.digest import sampled_digest
@@ -329,11 +330,12 @@ def prepare_run_dir(out_dir: Path, run_config: dict, resume: bool) -> None:
 
 
 def same_run(a: dict | None, b: dict) -> bool:
-    """Two config.json say the same run; --quiet and --resume change what is printed, not the curve."""
+    """Two config.json say the same run; --quiet, --resume, --no-checkpoint and how the step computes change what
+    is printed, kept or how fast, not the curve."""
     if not isinstance(a, dict):
         return False
     b = json.loads(json.dumps(b))  # as read back from disk: tuples become lists
-    ignored = ("quiet", "resume")
+    ignored = ("quiet", "resume", "checkpoint", *COMPUTE_SWITCHES)
     return {k: v for k, v in a.items() if k not in ignored} == {k: v for k, v in b.items() if k not in ignored}
 
 
@@ -377,7 +379,7 @@ def evaluate(model, windows: torch.Tensor, rows: int, system: System, rank: int,
     totals = torch.zeros(2, device=windows.device, dtype=torch.float64)  # loss summed over windows, windows
     for chunk in windows[rank::world].split(rows):
         inputs, targets = padded(chunk, rows) if static else (chunk[:, :-1], chunk[:, 1:])
-        with system.autocast():
+        with system.compute():
             _, loss = model(inputs, targets)  # the mean over the chunk's real windows: padding has no targets
         totals[0] += loss.double() * len(chunk)
         totals[1] += len(chunk)
@@ -417,7 +419,7 @@ def forward_backward(model, loader, cfg, system: System, rank, world) -> tuple[t
         # DDP all-reduces gradients on every backward; only the last micro-batch's needs to
         last = micro == cfg.grad_accum - 1
         with model.no_sync() if world > 1 and not last else nullcontext():
-            with system.autocast():
+            with system.compute():
                 _, loss = model(batch[:, :-1], batch[:, 1:])
             (loss / cfg.grad_accum).backward()
         total += loss.detach()
@@ -459,7 +461,8 @@ def restore(ckpt: dict, identity: dict, raw_model, optimizer, loader, system: Sy
     return int(ckpt["step"]), RunMonitor(**ckpt["monitor"])
 
 
-def terminal_line(record: dict) -> str:
+def terminal_line(record: dict, eta_s: float | None = None) -> str:
+    """One progress line: step, losses, epoch, lr, speed and, given ``eta_s``, the time left."""
     parts = [f"step {record['step']:>6}"]
     if record.get("train_loss") is not None:
         parts.append(f"loss {record['train_loss']:.4f}")
@@ -472,6 +475,8 @@ def terminal_line(record: dict) -> str:
         parts.append(f"{record['tokens_per_s']:,.0f} tok/s")
     if record.get("mfu"):
         parts.append(f"mfu {record['mfu']:.1%}")
+    if eta_s is not None:
+        parts.append(f"eta {duration(eta_s)}")
     return " | ".join(parts)
 
 
@@ -484,7 +489,7 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.batch_size is None:
         cfg = replace(cfg, batch_size=DEFAULT_BATCH[cfg.model])
     rank, local_rank, world = distributed_env()
-    system = resolve_system(cfg.device, cfg.dtype, cfg.compile, local_rank, world)
+    system = resolve_system(cfg.device, cfg.dtype, cfg.compile, local_rank, world, cfg.attention)
     start_process_group(system)
     succeeded = False
     try:
@@ -549,7 +554,7 @@ class Run:
         # only a checkpoint this run saved or resumed from, whose weights were checked finite, is called good
         if self.saved_step is not None:
             return f"the last good checkpoint {self.ckpt_path} is kept"
-        return "no checkpoint yet"
+        return "no checkpoint yet" if self.cfg.checkpoint else "no checkpoint is written (--no-checkpoint)"
 
     def guarded(self, during: str, work, *args):
         """work(*args), with the GPU running out of memory turned into one line that says what fits."""
@@ -570,7 +575,8 @@ class Run:
         if system.cuda:
             torch.set_float32_matmul_precision("high")  # TF32 for the float32 matmuls autocast leaves
         torch.manual_seed(cfg.seed)
-        self.raw_model = GPT(self.model_config).to(system.device)
+        self.raw_model = GPT(self.model_config, chunked_loss=cfg.chunked_loss, fused_modern=cfg.fused_modern,
+                             compute_dtype=system.dtype).to(system.device)
         self.optimizer = self.raw_model.configure_optimizer(cfg.weight_decay, cfg.lr, cfg.betas, system.device.type)
         # what must not change between a checkpoint and the run that resumes it
         self.identity = {
@@ -593,6 +599,8 @@ class Run:
                             self.cfg.static_shapes)
 
     def save(self) -> None:
+        if not self.cfg.checkpoint:
+            return
         if not finite_weights(self.raw_model):
             self.fail(f"the weights became nan or infinite at step {self.step}; stopping, {self.kept()}; "
                       "try a lower --lr")
@@ -664,7 +672,8 @@ class Run:
         # both are empty at every checkpoint (checkpoints follow evals), so a resume needs neither
         pending: list[tuple[torch.Tensor, torch.Tensor]] = []
         eval_losses: list[float] = []
-        interval_started = time.perf_counter()
+        interval_started = started = time.perf_counter()
+        start_step = self.step
         while self.step < self.max_iters:
             lr = self.schedule.lr_at(self.step)
             for group in self.optimizer.param_groups:
@@ -707,7 +716,9 @@ class Run:
                                                           sum(eval_losses) / len(eval_losses))
                 eval_losses = []
             self.metrics.write(record)
-            self.say(terminal_line(record))
+            # the time left at the pace since this loop started, evals and saves included
+            self.say(terminal_line(record, (time.perf_counter() - started) / (self.step - start_step)
+                                   * (self.max_iters - self.step)))
             self.warn(overfit_warning)
             if is_eval:
                 self.save()
