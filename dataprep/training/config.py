@@ -106,6 +106,7 @@ class TrainConfig:
     compile: bool | str = "auto"  # on for CUDA
     resume: bool = False
     quiet: bool = False
+    label: str = ""  # put before every progress and warning line: the demo trains two runs side by side
     # how the step computes, not what: each changes speed or memory, the curve only by float rounding, and a run
     # resumes across any of them. bench/gpu_check.py --part throughput measures each against nanoGPT on a GPU.
     static_shapes: bool = True  # evals in chunks of the training micro-batch (the last one padded), compiled for

@@ -330,12 +330,12 @@ def prepare_run_dir(out_dir: Path, run_config: dict, resume: bool) -> None:
 
 
 def same_run(a: dict | None, b: dict) -> bool:
-    """Two config.json say the same run; --quiet, --resume, --no-checkpoint and how the step computes change what
-    is printed, kept or how fast, not the curve."""
+    """Two config.json say the same run; --quiet, --resume, --no-checkpoint, the label and how the step computes
+    change what is printed, kept or how fast, not the curve."""
     if not isinstance(a, dict):
         return False
     b = json.loads(json.dumps(b))  # as read back from disk: tuples become lists
-    ignored = ("quiet", "resume", "checkpoint", *COMPUTE_SWITCHES)
+    ignored = ("quiet", "resume", "checkpoint", "label", *COMPUTE_SWITCHES)
     return {k: v for k, v in a.items() if k not in ignored} == {k: v for k, v in b.items() if k not in ignored}
 
 
@@ -539,11 +539,11 @@ class Run:
         return self.schedule.max_iters
 
     def say(self, message: str) -> None:
-        say(message, self.cfg.quiet, self.is_main)
+        say(self.cfg.label + message, self.cfg.quiet, self.is_main)
 
     def warn(self, message: str | None) -> None:
         if message and self.is_main:
-            print(printable(f"warning: {message}"), file=sys.stderr, flush=True)
+            print(printable(f"{self.cfg.label}warning: {message}"), file=sys.stderr, flush=True)
             self.metrics.write({"step": self.step, "epoch": self.epoch, "warning": message})
 
     def fail(self, message: str, step: int | None = None) -> None:
