@@ -53,6 +53,12 @@ def add_train(sub) -> None:
     length = g.add_mutually_exclusive_group(required=True)
     length.add_argument("--max-iters", type=int, metavar="N", help="optimizer steps")
     length.add_argument("--max-tokens", metavar="N", help="tokens to train on, e.g. 50M or 7.3B")
+    add_optimization_options(p)
+    add_run_options(p)
+    p.set_defaults(run=run_train)
+
+
+def add_optimization_options(p) -> None:
     g = p.add_argument_group("optimization")
     g.add_argument("--batch-size", type=int, metavar="N", help="sequences per micro-batch, all GPUs together "
                    f"(default {per_preset(DEFAULT_BATCH)})")
@@ -69,6 +75,10 @@ def add_train(sub) -> None:
     g.add_argument("--weight-decay", type=float, metavar="X", help=f"(default {default('weight_decay'):g})")
     g.add_argument("--grad-clip", type=float, metavar="X",
                    help=f"gradient norm clip, 0 turns it off (default {default('grad_clip'):g})")
+
+
+def add_run_options(p) -> None:
+    """Evaluation, logging, the system, and how the step computes."""
     g = p.add_argument_group("evaluation and logging")
     g.add_argument("--eval-interval", type=int, metavar="N",
                    help=f"steps between val evals (default {default('eval_interval')})")
@@ -104,7 +114,6 @@ def add_train(sub) -> None:
     g.add_argument("--fused-modern", action=argparse.BooleanOptionalAction,
                    help="modern arch: gate and up as one matmul, RoPE tables in the compute dtype "
                    f"(default {on_off(default('fused_modern'))})")
-    p.set_defaults(run=run_train)
 
 
 def on_off(value: bool) -> str:
