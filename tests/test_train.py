@@ -266,24 +266,28 @@ class Crash(Exception):
     pass
 
 
-def test_resume_continues_the_same_curve(pattern_data, tmp_path, monkeypatch):
+def crash_after_saving(monkeypatch, step: int) -> None:
+    """From now on (until monkeypatch.undo()) the trainer raises Crash right after it saves step ``step``."""
     import dataprep.training.train as train_module
-
-    # dropout and accumulation make the curve depend on RNG state and the loader's position
-    options = dict(max_iters=12, eval_interval=4, dropout=0.1, grad_accum=2, warmup=3)
-    whole = records(train(small(pattern_data, tmp_path / "whole", **options)))
 
     save = train_module.save_checkpoint
 
     def save_then_crash(path, state):
         save(path, state)
-        if state["step"] == 8:
+        if state["step"] == step:
             raise Crash
 
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_crash)
+
+
+def test_resume_continues_the_same_curve(pattern_data, tmp_path, monkeypatch):
+    # dropout and accumulation make the curve depend on RNG state and the loader's position
+    options = dict(max_iters=12, eval_interval=4, dropout=0.1, grad_accum=2, warmup=3)
+    whole = records(train(small(pattern_data, tmp_path / "whole", **options)))
+    crash_after_saving(monkeypatch, 8)
     with pytest.raises(Crash):
         train(small(pattern_data, tmp_path / "split", **options))
-    monkeypatch.setattr(train_module, "save_checkpoint", save)
+    monkeypatch.undo()
     with open(tmp_path / "split" / "metrics.jsonl", "a") as f:
         f.write('{"step": 9, "tokens": 2')  # the crash also cut a line short
     split = records(train(small(pattern_data, tmp_path / "split", resume=True, **options)))

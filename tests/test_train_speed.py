@@ -8,9 +8,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from test_train import V, pattern_data, records, small  # noqa: E402,F401 (pattern_data: a fixture)
+from test_train import V, Crash, crash_after_saving, pattern_data, records, small  # noqa: E402,F401 (a fixture)
 
-import dataprep.training.train as train_module  # noqa: E402
 from dataprep.training.config import GPTConfig  # noqa: E402
 from dataprep.training.model import GPT, chunked_cross_entropy  # noqa: E402
 from dataprep.training.system import resolve_system  # noqa: E402
@@ -113,25 +112,14 @@ def test_each_switch_draws_the_default_curve(pattern_data, tmp_path, switch):
     assert all(math.isfinite(r["train_loss"]) for r in switched[1:])
 
 
-class Crash(Exception):
-    pass
-
-
 @pytest.mark.parametrize("switch", list(SWITCHES))
 @pytest.mark.parametrize("first_on", [True, False])
 def test_a_run_resumes_across_each_switch(pattern_data, tmp_path, monkeypatch, switch, first_on):
     base, on = SWITCHES[switch]
     whole = records(train(small(pattern_data, tmp_path / "whole", **base, **RUN)))
-    save = train_module.save_checkpoint
-
-    def save_then_crash(path, state):
-        save(path, state)
-        if state["step"] == 8:
-            raise Crash
-
-    monkeypatch.setattr(train_module, "save_checkpoint", save_then_crash)
+    crash_after_saving(monkeypatch, 8)
     with pytest.raises(Crash):
         train(small(pattern_data, tmp_path / "split", **base, **(on if first_on else {}), **RUN))
-    monkeypatch.setattr(train_module, "save_checkpoint", save)
+    monkeypatch.undo()
     split = train(small(pattern_data, tmp_path / "split", **base, **({} if first_on else on), resume=True, **RUN))
     assert_same_curve(records(split), whole)
