@@ -18,7 +18,8 @@ def add_demo(sub) -> None:
         "both, trains a tiny GPT on each with the same budget, and compares the curves.",
     )
     p.add_argument("--out", metavar="DIR", help="keep everything here (default: a temporary directory)")
-    p.add_argument("--iters", type=int, default=DEFAULTS.iters, help=f"training steps per run (default {DEFAULTS.iters})")
+    p.add_argument("--iters", type=int, default=DEFAULTS.iters,
+                   help=f"training steps per run (default {DEFAULTS.iters})")
     p.add_argument("--shards", type=int, default=DEFAULTS.shards,
                    help=f"shards in the large corpus (default {DEFAULTS.shards})")
     p.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"(default {DEFAULTS.seed})")
