@@ -15,14 +15,20 @@ import os
 import sys
 import traceback
 from importlib import import_module
+from typing import NoReturn
 
-try:  # importing the library takes most of a second: a Ctrl-C in it ends quietly too
+
+def interrupted_while_starting() -> NoReturn:
+    print("\ndataprep: interrupted while starting; nothing was written", file=sys.stderr)
+    sys.exit(130)
+
+
+try:  # importing the library, and a command's module below, takes most of a second: a Ctrl-C then ends quietly too
     from dataprep.version import __version__
     from dataprep.errors import DataprepError, printable
     from dataprep.io.memory import keep_freed_memory
 except KeyboardInterrupt:
-    print("\ndataprep: interrupted while starting; nothing was written", file=sys.stderr)
-    sys.exit(130)
+    interrupted_while_starting()
 
 EXIT_BAD_INPUT = 2
 DESCRIPTION = ("Measure how much effective, unique training data a pretraining corpus holds, build deduplicated "
@@ -54,7 +60,11 @@ def build_parser(command: str | None = None) -> tuple[argparse.ArgumentParser, d
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, adder, listed) in COMMANDS.items():
         if name == command:
-            getattr(import_module(module), adder)(sub)
+            try:
+                commands_module = import_module(module)
+            except KeyboardInterrupt:
+                interrupted_while_starting()
+            getattr(commands_module, adder)(sub)
         else:
             sub.add_parser(name, help=listed, add_help=False)
     return parser, sub.choices
