@@ -13,7 +13,8 @@ Not a measurement. Per GPU, with bf16 autocast, flash attention (PyTorch's SDPA)
 
 from __future__ import annotations
 
-from dataprep.training.model import GPT, preset_config
+from dataprep.training.config import preset_config
+from dataprep.training.model import GPT
 
 GIB = 1024**3
 

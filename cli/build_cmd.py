@@ -20,7 +20,6 @@ SIZE_OPTIONS = "--shards N (its first N files) or --tokens T (as many files as a
 def add_build(sub) -> None:
     p = sub.add_parser(
         "build",
-        help="deduplicate, filter and tokenize many shards into nanoGPT/llm.c token bins",
         description="Reads local parquet files (--input) or a Hugging Face dataset (--dataset), removes exact and "
         "near duplicates across all shards, filters by edu score, and writes train.bin/val.bin.",
     )

@@ -17,7 +17,6 @@ ESTIMATE = EstimateOptions()  # the library's defaults, shown in the help
 def add_estimate(sub) -> None:
     p = sub.add_parser(
         "estimate",
-        help="measure exact, unique and effective tokens of parquet shards",
         description="Exact GPT-2 tokens, edu-score mix, exact and near duplicates, boilerplate, "
         "effective unique tokens and, given a training plan, how many epochs it repeats.",
     )

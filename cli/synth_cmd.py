@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 from dataprep.errors import DataprepError, printable
+from dataprep.synth import SynthConfig
 from dataprep.tables import plural
+
+DEFAULTS = SynthConfig()
 
 
 def add_synth(sub) -> None:
     p = sub.add_parser(
         "synth",
-        help="generate FineWeb-Edu-like parquet shards with planted duplicates",
         description="Writes OUT (one file) or OUT/shard_NNNNN.parquet (with --shards > 1).",
     )
     p.add_argument("out", metavar="OUT")
-    p.add_argument("--docs", type=int, default=1000, help="documents per shard (default 1000)")
-    p.add_argument("--shards", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--schema", choices=("fineweb-edu", "fineweb", "text"), default="fineweb-edu")
-    p.add_argument("--exact-rate", type=float, default=0.05)
-    p.add_argument("--near-rate", type=float, default=0.05)
+    p.add_argument("--docs", type=int, default=DEFAULTS.docs, help=f"documents per shard (default {DEFAULTS.docs})")
+    p.add_argument("--shards", type=int, default=DEFAULTS.shards, help=f"(default {DEFAULTS.shards})")
+    p.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"(default {DEFAULTS.seed})")
+    p.add_argument("--schema", choices=("fineweb-edu", "fineweb", "text"), default=DEFAULTS.schema,
+                   help=f"(default {DEFAULTS.schema})")
+    p.add_argument("--exact-rate", type=float, default=DEFAULTS.exact_rate,
+                   help=f"share of documents that are exact copies (default {DEFAULTS.exact_rate:g})")
+    p.add_argument("--near-rate", type=float, default=DEFAULTS.near_rate,
+                   help=f"share of documents that are near copies (default {DEFAULTS.near_rate:g})")
     p.add_argument("--pool", type=int, help="draw documents from this many distinct ones, with replacement, so later "
                    "shards repeat more of the earlier ones; a repeat is an exact or near copy in the ratio of the two "
                    "rates (default: no pool, copies at those rates)")
@@ -27,7 +32,7 @@ def add_synth(sub) -> None:
 
 
 def run_synth(args) -> int:
-    from dataprep.synth import SynthConfig, generate
+    from dataprep.synth import generate
 
     if args.docs < 1 or args.shards < 1:
         raise DataprepError("--docs and --shards must be at least 1")

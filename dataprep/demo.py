@@ -92,16 +92,17 @@ def run_demo(cfg: DemoConfig, say=print) -> list[dict]:
     for name, paths in (("single", [str(shard_files[0])]), ("multi", [str(data / "shards")])):
         write_json(out / f"estimate-{name}.json", estimate(paths, EstimateOptions(), progress=False))
 
-    say(f"4/5 training a tiny GPT on each for {cfg.iters} steps, side by side")
+    say(f"4/5 training a tiny GPT on each for {cfg.iters} steps, side by side (a line per run at each eval)")
     common = dict(
         model="tiny", block_size=cfg.block_size, batch_size=cfg.batch_size, max_iters=cfg.iters, lr=cfg.lr,
         min_lr=cfg.lr, schedule="wsd", decay_frac=0.0, warmup=20, eval_interval=cfg.eval_interval,
-        eval_windows=100, seed=cfg.seed + 1, quiet=True,
+        log_interval=cfg.eval_interval, eval_windows=100, seed=cfg.seed + 1,
     )
     runs = [out / "run-single", out / "run-multi"]
     _train_both([
-        TrainConfig(data_dir=str(single_dir), out_dir=str(runs[0]), val_bin=str(multi_dir / "val.bin"), **common),
-        TrainConfig(data_dir=str(multi_dir), out_dir=str(runs[1]), **common),
+        TrainConfig(data_dir=str(single_dir), out_dir=str(runs[0]), val_bin=str(multi_dir / "val.bin"),
+                    label="run-single ", **common),
+        TrainConfig(data_dir=str(multi_dir), out_dir=str(runs[1]), label="run-multi  ", **common),
     ])
 
     say("5/5 comparing")

@@ -15,6 +15,15 @@ FORMATS = (".png", ".svg", ".pdf")
 MAX_EPOCH_LINES = 50  # per run; past that the dotted lines would only grey out the figure
 
 
+def can_draw() -> bool:
+    """matplotlib is installed: a machine set up only to train (torch and numpy) may lack it."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def check_figure_path(path: str | Path, option: str) -> Path:
     path = Path(path)
     if path.suffix.lower() not in FORMATS:

@@ -37,6 +37,16 @@ def share(part: float | None, whole: float) -> str:
     return "-" if part is None or not whole else f"{100.0 * part / whole:.1f}%"
 
 
+def duration(seconds: float) -> str:
+    """A time span as a person reads it: 42s, 3m05s, 2h07m."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
 def render(header: list[str], rows: list[list], markdown: bool = False) -> str:
     """Columns aligned for the terminal (the first to the left, the rest to the right), or markdown."""
     cells = [[str(c) for c in header]] + [[str(c) for c in r] for r in rows]

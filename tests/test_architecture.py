@@ -96,7 +96,8 @@ def test_the_trainer_reads_tokens_only_through_the_bin_format_module():
     assert "dataprep.io.tokens" in imported(modules()["dataprep.training.train"])
 
 
-@pytest.mark.parametrize("module", sorted(TRAINER | {"dataprep.io.tokens", "dataprep.training.compare", "dataprep"}))
+@pytest.mark.parametrize("module", sorted(TRAINER | {"dataprep.io.tokens", "dataprep.training.compare", "dataprep",
+                                                     "dataprep.training.config"}))
 def test_light_modules_load_no_heavy_library(module):
     code = f"import sys, {module}\nprint(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -187,6 +187,7 @@ def test_ctrl_c_while_the_command_starts_is_one_line():
         "            _thread.interrupt_main(); time.sleep(5)\n"
         "sys.meta_path.insert(0, CtrlC())\n"
         "import dataprep_cli.main\n"
+        "sys.exit(dataprep_cli.main.main(['build', '--out', 'never']))\n"  # build's module loads when build runs
     )
     run = subprocess.run([sys.executable, "-c", interrupt_during_import], capture_output=True, text=True)
     assert run.returncode == 130, run.stderr

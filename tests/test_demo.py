@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -7,10 +8,13 @@ pytest.importorskip("torch")
 from dataprep_cli.main import main  # noqa: E402
 
 
-def test_demo_runs_end_to_end_and_names_its_runs(tmp_path, capsys):
+def test_demo_runs_end_to_end_and_names_its_runs(tmp_path, capfd):
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--iters", "25", "--shards", "3"]) == 0
-    printed = capsys.readouterr().out
+    printed = capfd.readouterr().out  # the runs train in child processes: their lines are on the real stdout
+    for run in ("run-single", "run-multi "):  # each run's progress while it trains, as train prints it
+        steps = re.findall(rf"^{run} step +(\d+) \| loss [\d.]+ \| val [\d.]+ \| .* tok/s \| eta \w+$", printed, re.M)
+        assert steps == ["25"], printed
     rows = json.loads((out / "compare.json").read_text())
     names = [r["run"] for r in rows]
     assert any("single" in n for n in names) and any("multi" in n for n in names)

@@ -4,6 +4,7 @@ import argparse
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from dataclasses import asdict
@@ -14,7 +15,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from dataprep.errors import DataprepError  # noqa: E402
-from dataprep.training.model import GPT, GPTConfig, preset_config  # noqa: E402
+from dataprep.training.config import GPTConfig, preset_config  # noqa: E402
+from dataprep.training.model import GPT  # noqa: E402
 from dataprep.training.train import (  # noqa: E402
     EPOCH_WARNING,
     TIMING_KEYS,
@@ -213,28 +215,79 @@ def test_modern_arch_trains(pattern_data, tmp_path):
     assert evals[-1] < evals[0]
 
 
+def compiled_graphs(monkeypatch) -> list[tuple[bool, bool]]:
+    """(grad enabled, any size symbolic) of every graph torch.compile compiles from now on (eager backend: no C++)."""
+    graphs, real_compile = [], torch.compile
+
+    def record(gm, example_inputs):
+        values = [node.meta.get("example_value") for node in gm.graph.nodes if node.op == "placeholder"]
+        symbolic = any(isinstance(v, torch.SymInt) or (isinstance(v, torch.Tensor) and
+                                                       any(isinstance(n, torch.SymInt) for n in v.shape))
+                       for v in values)
+        graphs.append((torch.is_grad_enabled(), symbolic))
+        return gm.forward
+
+    monkeypatch.setattr(torch, "compile", lambda model, **options: real_compile(model, backend=record, **options))
+    torch._dynamo.reset()
+    return graphs
+
+
+@pytest.mark.parametrize("eval_windows", [8, 11, 3, 20])
+def test_the_training_step_compiles_once_whatever_the_eval_settings(pattern_data, tmp_path, monkeypatch,
+                                                                     eval_windows):
+    graphs = compiled_graphs(monkeypatch)
+    train(small(pattern_data, tmp_path / "run", compile=True, max_iters=6, eval_interval=2, eval_windows=eval_windows))
+    assert graphs.count((True, False)) == 1 and graphs == [(False, False), (True, False)], graphs
+
+
+def test_the_step_without_static_shapes_is_the_old_one(pattern_data, tmp_path, monkeypatch):
+    """static_shapes=False is the baseline gpu_check measures: a smaller last eval chunk makes the batch symbolic."""
+    graphs = compiled_graphs(monkeypatch)
+    train(small(pattern_data, tmp_path / "run", compile=True, max_iters=4, eval_interval=2, eval_windows=11,
+                static_shapes=False))
+    assert (True, True) in graphs, graphs
+
+
+@pytest.mark.parametrize("rows", [4, 11, 16])  # 11 windows: a last chunk of 3, none, one of 11 padded to 16
+def test_padded_evals_score_what_unpadded_ones_do(rows):
+    from dataprep.training.system import resolve_system
+    from dataprep.training.train import evaluate
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=V, block_size=16, n_layer=2, n_head=2, n_embd=32))
+    windows = torch.randint(0, V, (11, 17))
+    system = resolve_system("cpu", "auto", False, 0, 1)
+    static = evaluate(model, windows, rows, system, 0, 1, static=True)
+    unpadded = evaluate(model, windows, rows, system, 0, 1, static=False)
+    assert static == pytest.approx(unpadded, rel=1e-6) and model.training
+
+
 class Crash(Exception):
     pass
 
 
-def test_resume_continues_the_same_curve(pattern_data, tmp_path, monkeypatch):
+def crash_after_saving(monkeypatch, step: int) -> None:
+    """From now on (until monkeypatch.undo()) the trainer raises Crash right after it saves step ``step``."""
     import dataprep.training.train as train_module
-
-    # dropout and accumulation make the curve depend on RNG state and the loader's position
-    options = dict(max_iters=12, eval_interval=4, dropout=0.1, grad_accum=2, warmup=3)
-    whole = records(train(small(pattern_data, tmp_path / "whole", **options)))
 
     save = train_module.save_checkpoint
 
     def save_then_crash(path, state):
         save(path, state)
-        if state["step"] == 8:
+        if state["step"] == step:
             raise Crash
 
     monkeypatch.setattr(train_module, "save_checkpoint", save_then_crash)
+
+
+def test_resume_continues_the_same_curve(pattern_data, tmp_path, monkeypatch):
+    # dropout and accumulation make the curve depend on RNG state and the loader's position
+    options = dict(max_iters=12, eval_interval=4, dropout=0.1, grad_accum=2, warmup=3)
+    whole = records(train(small(pattern_data, tmp_path / "whole", **options)))
+    crash_after_saving(monkeypatch, 8)
     with pytest.raises(Crash):
         train(small(pattern_data, tmp_path / "split", **options))
-    monkeypatch.setattr(train_module, "save_checkpoint", save)
+    monkeypatch.undo()
     with open(tmp_path / "split" / "metrics.jsonl", "a") as f:
         f.write('{"step": 9, "tokens": 2')  # the crash also cut a line short
     split = records(train(small(pattern_data, tmp_path / "split", resume=True, **options)))
@@ -244,6 +297,11 @@ def test_resume_continues_the_same_curve(pattern_data, tmp_path, monkeypatch):
 
     assert [r["step"] for r in split] == list(range(0, 13))
     assert curve(split) == curve(whole)
+
+
+def test_a_run_without_checkpoints_writes_none(pattern_data, tmp_path):
+    out = train(small(pattern_data, tmp_path / "run", max_iters=10, checkpoint=False))
+    assert [r["step"] for r in records(out)] == list(range(11)) and not (out / "ckpt.pt").exists()
 
 
 def test_resume_refuses_a_different_run(pattern_data, tmp_path):
@@ -374,6 +432,7 @@ def test_torchrun_two_processes_draw_the_same_curve(pattern_data, tmp_path):
         (dict(grad_clip=float("nan")), "--grad-clip >= 0"),
         (dict(weight_decay=float("nan")), "--weight-decay >= 0"),
         (dict(model="gpt5"), "model must be one of tiny, gpt2-124m, gpt2-350m"),
+        (dict(attention="flash"), "--attention must be one of auto, cudnn"),
     ],
 )
 def test_bad_options_are_one_line_errors(pattern_data, tmp_path, overrides, words):
@@ -406,6 +465,7 @@ def test_cli_train_then_compare(pattern_data, tmp_path, capsys):
     assert args.run(args) == 0
     out = capsys.readouterr().out
     assert "step      8 | loss" in out and "| epoch 0.17 |" in out and "tok/s" in out
+    assert re.search(r"step      4 \| .* \| eta \d+s\n", out) and "step      8 | " in out and "| eta 0s\n" in out
     config = json.loads((run / "config.json").read_text())
     assert config["schedule"] == "wsd" and config["seed"] == 7 and config["compile"] is False
     assert config["max_tokens"] == 1000 and config["batch_size"] == 8 and config["lr"] == 0.01
@@ -415,6 +475,20 @@ def test_cli_train_then_compare(pattern_data, tmp_path, capsys):
     assert args.run(args) == 0
     rows = json.loads(capsys.readouterr().out)  # JSON and nothing else
     assert rows[0]["run"] == "run" and rows[0]["train_tokens"] == 6000
+
+
+def test_quiet_prints_no_progress_but_the_result(pattern_data, tmp_path, capsys):
+    run = tmp_path / "run"
+    args = parser().parse_args([
+        "train", str(pattern_data), "--out", str(run), "--n-layer", "1", "--n-head", "2", "--n-embd", "32",
+        "--block-size", "16", "--vocab-size", str(V), "--max-iters", "10", "--batch-size", "8", "--lr", "1e-2",
+        "--eval-interval", "5", "--eval-windows", "8", "--quiet", "--no-compile",
+    ])
+    assert args.run(args) == 0
+    evals = [r for r in records(run) if r.get("val_loss") is not None]
+    best = min(evals, key=lambda r: r["val_loss"])
+    assert capsys.readouterr().out == (f"run written to {run}: final val loss {evals[-1]['val_loss']:.4f} "
+                                       f"(best {best['val_loss']:.4f} at step {best['step']})\n")
 
 
 def test_cli_needs_a_length():
@@ -431,7 +505,7 @@ def test_missing_torch_is_a_clear_error(monkeypatch):
 def test_command_modules_do_not_import_torch():
     code = (
         "import sys; sys.modules['torch'] = None\n"
-        "import dataprep_cli.train_cmd, dataprep.training.compare, dataprep.io.tokens\n"
+        "import dataprep_cli.train_cmd, dataprep.training.config, dataprep.training.compare, dataprep.io.tokens\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

@@ -253,17 +253,87 @@ def test_the_run_directory_is_checked_before_anything_is_replaced(data, tmp_path
     assert json.loads((other / "config.json").read_text())["lr"] == 1e-3
 
 
-def test_only_the_trainers_own_dead_temporaries_are_removed(data, tmp_path):
+@pytest.mark.parametrize("resume", [False, True])
+def test_the_trainers_own_temporaries_are_removed_and_no_others(data, tmp_path, resume):
     run = tmp_path / "run"
-    run.mkdir()
+    if resume:  # a run killed in a save: its checkpoint temporary must not outlive the resume
+        assert main(tiny_args(data, run, "--max-iters", "5", "--eval-interval", "5")) == 0
+    run.mkdir(exist_ok=True)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     mine_dead = run / f".ckpt.pt.tmp-{dead.stdout.strip()}"
-    mine_live = run / f".metrics.jsonl.tmp-{os.getpid()}"  # this process: alive
+    # under the run directory's lock no other trainer writes there, so even a temporary whose PID is alive now
+    # (here: this process's, as a reused PID would be) is a dead run's
+    mine_reused_pid = run / f".metrics.jsonl.tmp-{os.getpid()}"
     users = run / ".thesis.tex.tmp-4242"
-    for path in (mine_dead, mine_live, users):
+    for path in (mine_dead, mine_reused_pid, users):
         path.write_text("x")
-    assert main(tiny_args(data, run, "--max-iters", "2")) == 0
-    assert not mine_dead.exists() and mine_live.exists() and users.exists()
+    extra = ["--max-iters", "10", "--eval-interval", "5", "--resume"] if resume else ["--max-iters", "2"]
+    assert main(tiny_args(data, run, *extra)) == 0
+    assert not mine_dead.exists() and not mine_reused_pid.exists() and users.exists()
+
+
+def test_a_second_trainer_into_a_locked_run_directory_refuses(data, tmp_path, capsys):
+    from dataprep.io.lock import try_lock, unlock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    fd = try_lock(run)  # what the first trainer holds for its whole run
+    try:
+        assert main(tiny_args(data, run, "--max-iters", "2")) == 2
+    finally:
+        unlock(fd)
+    assert capsys.readouterr().err.strip() == (
+        f"dataprep: another dataprep train is running in {run}; wait for it to end or choose another --out"
+    )
+    assert not any(run.iterdir())  # nothing of the refused run was written
+    assert main(tiny_args(data, run, "--max-iters", "2")) == 0  # once the lock is free the run starts
+
+
+def test_two_trainers_started_at_once_into_one_directory(data, tmp_path):
+    run = tmp_path / "run"
+    procs = [subprocess.Popen(command(data, run, max_iters=100), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=ENV) for _ in range(2)]
+    outcomes = sorted((p.wait(timeout=120), p.communicate()[1]) for p in procs)
+    assert [code for code, _ in outcomes] == [0, 2], outcomes
+    refusal = outcomes[1][1].strip()
+    assert "\n" not in refusal and refusal.startswith("dataprep: "), refusal
+    # the loser found the lock held, or (started late) the winner's finished run
+    assert "another dataprep train is running" in refusal or "already holds a run" in refusal, refusal
+    assert [r["step"] for r in records(run)] == list(range(101))
+
+
+def test_a_checkpoint_with_nan_weights_is_never_written_nor_resumed(data, tmp_path, monkeypatch, capsys):
+    import dataprep.training.train as train_module
+
+    real_evaluate, evals = train_module.evaluate, []
+
+    def evaluate_then_poison(model, *args):
+        loss = real_evaluate(model, *args)
+        evals.append(loss)
+        if len(evals) == 3:  # the eval at step 10 scored the model; then a weight turns nan before the save
+            with torch.no_grad():
+                next(model.parameters()).view(-1)[0] = float("nan")
+        return loss
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(train_module, "evaluate", evaluate_then_poison)
+    assert main(tiny_args(data, run, "--max-iters", "12", "--eval-interval", "5")) == 2
+    assert capsys.readouterr().err.strip() == (
+        "dataprep: the weights became nan or infinite at step 10; stopping, the last good checkpoint "
+        f"{run / 'ckpt.pt'} is kept; try a lower --lr"
+    )
+    intact(run / "ckpt.pt", 5)
+
+    # a checkpoint that holds nan weights anyway (written by hand, or by another tool) is refused on resume
+    monkeypatch.undo()
+    ckpt = load_checkpoint(run / "ckpt.pt")
+    next(iter(ckpt["model"].values())).view(-1)[0] = float("nan")
+    torch.save(ckpt, run / "ckpt.pt")
+    assert main(tiny_args(data, run, "--max-iters", "12", "--eval-interval", "5", "--resume")) == 2
+    assert capsys.readouterr().err.strip() == (
+        "dataprep: the checkpoint at step 5 holds nan or infinite weights, so it cannot continue the run; start it "
+        "again without --resume"
+    )
 
 
 def test_resume_refuses_other_train_data_of_the_same_length(data, tmp_path, capsys):

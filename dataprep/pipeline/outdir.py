@@ -24,8 +24,6 @@ never deleted unless it bears the name of a build output and ``--overwrite`` is 
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import fnmatch
 import hashlib
 import json
@@ -37,15 +35,11 @@ from contextlib import contextmanager
 from dataprep.errors import DataprepError
 from dataprep.io.atomic import fsync_dir
 from dataprep.io.digest import local_description
+from dataprep.io.layout import LEDGER, META, NEXT, STATE, SWAP, WORK
+from dataprep.io.lock import try_lock, unlock
 from dataprep.io.storage import Store
 
-WORK = ".work"
-STATE = ".state"
-NEXT = "next"  # under WORK: the outputs, staged
-SWAP = "swap.json"  # under WORK: the staged outputs are complete and replace the directory's
-LOCK = ".lock"  # the lock object of a build on object storage
-META = "meta.json"
-LEDGER = ".dataprep.json"
+LOCK = ".lock"  # the lock object of a build on object storage (a local directory is locked itself)
 LEDGER_KIND = "dataprep build output"
 LEDGER_FORMAT = 2
 CONTENT_CHECKED_BYTES = 64 << 20  # larger files (the bins) are recognised by size and a sampled sha256
@@ -196,17 +190,9 @@ class OutputDir:
             self._lock_remote()
 
     def _lock_local(self) -> None:
-        try:
-            fd = os.open(self.store.local_path(), os.O_RDONLY | os.O_DIRECTORY)
-        except OSError as exc:
-            raise DataprepError(f"cannot open output directory {self.store.url}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                raise DataprepError(f"another dataprep build is running in {self.store.url}") from None
-            raise DataprepError(f"cannot lock output directory {self.store.url}: {exc.strerror}") from None
+        fd = try_lock(self.store.local_path())
+        if fd is None:
+            raise DataprepError(f"another dataprep build is running in {self.store.url}")
         self._lock_fd = fd
 
     def _lock_remote(self) -> None:
@@ -219,8 +205,7 @@ class OutputDir:
 
     def release(self) -> None:
         if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-            os.close(self._lock_fd)
+            unlock(self._lock_fd)
             self._lock_fd = None
         if self._token is not None:
             if self.store.exists(LOCK) and self.store.read_bytes(LOCK).decode() == self._token:

@@ -107,8 +107,8 @@ def run_names(run_dirs: list[Path]) -> list[str]:
     return [n if names.count(n) == 1 else str(d) for n, d in zip(names, run_dirs)]
 
 
-def compare(run_dirs, out_png, allow_different_val: bool = False) -> list[dict]:
-    """One summary row per run, and a figure of val (solid) and train (dashed) loss against tokens seen."""
+def compare(run_dirs, out_png, allow_different_val: bool = False, draw: bool = True) -> list[dict]:
+    """One summary row per run, and (``draw``) a figure of val (solid) and train (dashed) loss against tokens seen."""
     run_dirs = [Path(d) for d in run_dirs]
     if not run_dirs:
         raise DataprepError("give at least one run directory")
@@ -123,7 +123,8 @@ def compare(run_dirs, out_png, allow_different_val: bool = False) -> list[dict]:
             "Pass --allow-different-val to compare them anyway"
         )
     rows = [summarize(name, config, records) for name, (config, records) in zip(names, runs)]
-    plot_runs(names, runs, out_png)
+    if draw:
+        plot_runs(names, runs, out_png)
     return rows
 
 

@@ -7,60 +7,12 @@ so a nanoGPT checkpoint of the same size loads into ``arch="gpt2"`` unchanged.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
-from dataprep.errors import DataprepError
-
-ARCHS = ("gpt2", "modern")
-
-
-@dataclass
-class GPTConfig:
-    vocab_size: int = 50304  # GPT-2's 50257 padded to a multiple of 64: faster matmuls, unused rows never trained
-    block_size: int = 1024
-    n_layer: int = 12
-    n_head: int = 12
-    n_embd: int = 768
-    arch: str = "gpt2"
-    dropout: float = 0.0
-    bias: bool = True  # gpt2 only; the modern arch has no biases
-
-    def __post_init__(self):
-        if self.arch not in ARCHS:
-            raise DataprepError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            if getattr(self, name) < 1:
-                raise DataprepError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.n_embd % self.n_head:
-            raise DataprepError(f"n_embd {self.n_embd} must be divisible by n_head {self.n_head}")
-        if self.arch == "modern" and (self.n_embd // self.n_head) % 2:
-            raise DataprepError(f"RoPE needs an even head size; n_embd/n_head is {self.n_embd // self.n_head}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise DataprepError(f"dropout must be in [0, 1), got {self.dropout}")
-
-    @property
-    def use_bias(self) -> bool:
-        return self.bias and self.arch == "gpt2"
-
-
-PRESETS = {
-    "tiny": dict(n_layer=4, n_head=4, n_embd=128, block_size=64),  # trains on a laptop CPU
-    "gpt2-124m": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024),
-    "gpt2-350m": dict(n_layer=24, n_head=16, n_embd=1024, block_size=1024),
-}
-
-
-def preset_config(name: str, **overrides) -> GPTConfig:
-    """The preset's sizes with any non-None override applied."""
-    if name not in PRESETS:
-        raise DataprepError(f"model must be one of {', '.join(PRESETS)}, got {name!r}")
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return replace(GPTConfig(**PRESETS[name]), **given)
-
+from dataprep.training.config import GPTConfig
 
 class RMSNorm(nn.Module):
     def __init__(self, dim: int, eps: float = 1e-6):
@@ -129,27 +81,35 @@ class MLP(nn.Module):
 
 
 class SwiGLU(nn.Module):
-    """Gated feed-forward; 8/3 x wide (rounded up to 64) so it costs about what the 4x GELU MLP does."""
+    """Gated feed-forward; 8/3 x wide (rounded up to 64) so it costs about what the 4x GELU MLP does.
 
-    def __init__(self, config: GPTConfig):
+    ``fused``: gate and up as one matmul of their stacked weights; the parameters (and checkpoints) stay two.
+    """
+
+    def __init__(self, config: GPTConfig, fused: bool = False):
         super().__init__()
         hidden = 64 * math.ceil(8 * config.n_embd / 3 / 64)
         self.gate = nn.Linear(config.n_embd, hidden, bias=False)
         self.up = nn.Linear(config.n_embd, hidden, bias=False)
         self.c_proj = nn.Linear(hidden, config.n_embd, bias=False)
         self.dropout = nn.Dropout(config.dropout)
+        self.fused = fused
 
     def forward(self, x):
-        return self.dropout(self.c_proj(F.silu(self.gate(x)) * self.up(x)))
+        if self.fused:
+            gate, up = F.linear(x, torch.cat([self.gate.weight, self.up.weight])).chunk(2, dim=-1)
+        else:
+            gate, up = self.gate(x), self.up(x)
+        return self.dropout(self.c_proj(F.silu(gate) * up))
 
 
 class Block(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, fused_modern: bool = False):
         super().__init__()
         self.ln_1 = norm_layer(config)
         self.attn = CausalSelfAttention(config)
         self.ln_2 = norm_layer(config)
-        self.mlp = SwiGLU(config) if config.arch == "modern" else MLP(config)
+        self.mlp = SwiGLU(config, fused_modern) if config.arch == "modern" else MLP(config)
 
     def forward(self, x, rope=None):
         x = x + self.attn(self.ln_1(x), rope)
@@ -157,18 +117,29 @@ class Block(nn.Module):
 
 
 class GPT(nn.Module):
-    def __init__(self, config: GPTConfig):
+    """The model. Two switches change how it computes, not what (outputs equal up to float rounding, the same
+    parameters, so a checkpoint resumes with either):
+
+    - ``chunked_loss``: training's lm_head and cross-entropy a slice of rows at a time (``chunked_cross_entropy``);
+    - ``fused_modern``: the modern arch's gate and up as one matmul, its RoPE tables kept in ``compute_dtype``.
+    """
+
+    def __init__(self, config: GPTConfig, chunked_loss: bool = False, fused_modern: bool = False,
+                 compute_dtype: torch.dtype = torch.float32):
         super().__init__()
         self.config = config
+        self.chunked_loss = chunked_loss
         layers = dict(wte=nn.Embedding(config.vocab_size, config.n_embd))
         if config.arch == "gpt2":
             layers["wpe"] = nn.Embedding(config.block_size, config.n_embd)
         layers["drop"] = nn.Dropout(config.dropout)
-        layers["h"] = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        layers["h"] = nn.ModuleList(Block(config, fused_modern) for _ in range(config.n_layer))
         layers["ln_f"] = norm_layer(config)
         self.transformer = nn.ModuleDict(layers)
         if config.arch == "modern":
             cos, sin = rope_tables(config.n_embd // config.n_head, config.block_size)
+            if fused_modern:  # what apply_rope casts them to at every call under autocast, cast once
+                cos, sin = cos.to(compute_dtype), sin.to(compute_dtype)
             # not persistent: derived from the config, so checkpoints stay nanoGPT-shaped
             self.register_buffer("rope_cos", cos, persistent=False)
             self.register_buffer("rope_sin", sin, persistent=False)
@@ -204,7 +175,11 @@ class GPT(nn.Module):
         x = self.transformer.drop(x)
         for block in self.transformer.h:
             x = block(x, rope)
-        logits = self.lm_head(self.transformer.ln_f(x))
+        x = self.transformer.ln_f(x)
+        if targets is not None and self.chunked_loss and torch.is_grad_enabled():
+            # the full logits are never held: a training step reads only the loss
+            return None, chunked_cross_entropy(x.view(-1, x.size(-1)), self.lm_head.weight, targets.reshape(-1))
+        logits = self.lm_head(x)
         loss = None
         if targets is not None:
             # no .float() copy of the logits: under autocast cross_entropy already computes in float32
@@ -232,3 +207,47 @@ class GPT(nn.Module):
             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
         ]
         return torch.optim.AdamW(groups, lr=lr, betas=tuple(betas), fused=device_type == "cuda")
+
+
+LOSS_CHUNK_ROWS = 2048  # rows of logits at a time: 2048 x 50304 float32 is 412 MB, against 6.6 GB for 32 x 1024 rows
+
+
+def chunked_cross_entropy(x: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                          rows: int = LOSS_CHUNK_ROWS) -> torch.Tensor:
+    """``F.cross_entropy(x @ weight.T, targets, ignore_index=-1)``, holding one slice of the logits at a time.
+
+    The gradients for x and weight are computed slice by slice in the forward pass and kept (x's size and
+    weight's), so the backward pass only scales them: no logits are saved or computed again.
+    """
+    return ChunkedLinearCrossEntropy.apply(x, weight, targets, rows)
+
+
+class ChunkedLinearCrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, targets, rows):
+        sums = torch.promote_types(weight.dtype, torch.float32)  # the loss and weight gradient add up in this
+        valid = targets != -1
+        count = valid.sum().clamp(min=1).to(sums)  # the mean is over the targets not ignored, as cross_entropy's
+        grad_x = torch.empty_like(x)
+        grad_weight = torch.zeros_like(weight, dtype=sums)
+        total = torch.zeros((), device=x.device, dtype=sums)
+        for start in range(0, len(x), rows):
+            part, wanted, kept = x[start:start + rows], targets[start:start + rows], valid[start:start + rows]
+            logits = part @ weight.t()  # under autocast the matmul runs in its dtype, as lm_head's does
+            logits = logits.float() if logits.element_size() < 4 else logits  # the softmax in at least float32
+            log_norm = logits.logsumexp(dim=-1)
+            picked = wanted.clamp(min=0)
+            total += ((log_norm - logits.gather(1, picked[:, None]).squeeze(1)) * kept).sum()
+            # d(mean loss)/d(logits) = (softmax - one_hot(target)) / count, zero on ignored rows
+            grad_logits = (logits - log_norm[:, None]).exp_()
+            grad_logits[torch.arange(len(picked), device=x.device), picked] -= 1
+            grad_logits *= (kept / count)[:, None]
+            grad_x[start:start + rows] = grad_logits @ weight  # under autocast both matmuls run as lm_head's backward
+            grad_weight += grad_logits.t() @ part
+        ctx.save_for_backward(grad_x, grad_weight.to(weight.dtype))
+        return total / count
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_x, grad_weight = ctx.saved_tensors
+        return grad_x * grad_loss, grad_weight * grad_loss, None, None

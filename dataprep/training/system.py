@@ -7,12 +7,14 @@ reports, so the tests can fake ``torch.cuda`` and walk each CUDA branch on a mac
 from __future__ import annotations
 
 import os
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from dataprep.errors import DataprepError
 
@@ -26,6 +28,9 @@ PEAK_BF16_FLOPS = (
     ("L40S", 362e12),
     ("L4", 121e12),
 )
+# --attention cudnn: scaled_dot_product_attention tries these in order, each where it supports the shapes and device
+# (on CPU the first two are missing: flash, CPU's own, runs); auto leaves the order to torch
+CUDNN_FIRST = (SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH)
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class System:
     compile: bool
     backend: str | None  # torch.distributed backend when torchrun started several processes
     peak_flops: float | None  # of one GPU; None where unknown (CPU, GPUs not in the table)
+    attention: tuple = ()  # attention backends in the order tried; () leaves the choice to torch
 
     @property
     def cuda(self) -> bool:
@@ -46,6 +52,13 @@ class System:
 
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.dtype) if self.dtype != torch.float32 else nullcontext()
+
+    @contextmanager
+    def compute(self) -> Iterator[None]:
+        """Around every forward pass: autocast, and the attention backends' order (a compiled model takes the
+        order it was traced under, and its backward follows the forward's kernel)."""
+        with self.autocast(), sdpa_kernel(list(self.attention), set_priority=True) if self.attention else nullcontext():
+            yield
 
     def to_device(self, batch: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(batch)
@@ -76,7 +89,8 @@ def distributed_env() -> tuple[int, int, int]:
     return int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)), world
 
 
-def resolve_system(device: str, dtype: str, compile: bool | str, local_rank: int, world: int) -> System:
+def resolve_system(device: str, dtype: str, compile: bool | str, local_rank: int, world: int,
+                   attention: str = "auto") -> System:
     resolved = resolve_device(device, local_rank, world)
     cuda = resolved.type == "cuda"
     if dtype == "auto":
@@ -90,6 +104,7 @@ def resolve_system(device: str, dtype: str, compile: bool | str, local_rank: int
         # nccl only moves CUDA tensors: a CPU run under torchrun needs gloo even on a machine with GPUs
         backend=None if world == 1 else ("nccl" if cuda else "gloo"),
         peak_flops=peak_flops(resolved),
+        attention=CUDNN_FIRST if attention == "cudnn" else (),
     )
 
 

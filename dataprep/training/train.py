@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -23,93 +22,19 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from dataprep.io.atomic import atomic_path, write_json
+from dataprep.io.lock import try_lock, unlock
 from dataprep.errors import DataprepError, printable
-from dataprep.training.model import GPT, preset_config
+from dataprep.tables import duration
+from dataprep.training.config import (COMPUTE_SWITCHES, DEFAULT_BATCH, MIN_LR_DIVISOR, WARMUP_PERCENT, TrainConfig,
+                                      check_config, preset_config)
+from dataprep.training.model import GPT
 from dataprep.training.system import System, distributed_env, end_process_group, resolve_system, start_process_group
 from dataprep.io.digest import sampled_digest
-from dataprep.io.tokens import file_digest, find_data, load_tokens
+from dataprep.io.tokens import file_digest, open_data
 
 VAL_WINDOW_SEED = 0  # fixed forever: it is what makes val losses of different runs comparable point for point
-# sequences per micro-batch when --batch-size is not given; docs/train.md has the memory each takes
-DEFAULT_BATCH = {"tiny": 16, "gpt2-124m": 32, "gpt2-350m": 16}
 EPOCH_WARNING = "the run has now seen every training token once (epoch 1.0); further steps repeat data"
 TIMING_KEYS = ("tokens_per_s", "mfu")  # the only metrics that differ between identical runs
-
-
-@dataclass
-class TrainConfig:
-    data_dir: str
-    out_dir: str
-    val_bin: str | None = None  # score on this file instead of the data dir's val file
-    # model: a preset, optionally resized
-    model: str = "tiny"
-    arch: str = "gpt2"
-    n_layer: int | None = None
-    n_head: int | None = None
-    n_embd: int | None = None
-    block_size: int | None = None
-    vocab_size: int | None = None  # None: the preset's 50304 (GPT-2 padded)
-    dropout: float = 0.0
-    # length: give exactly one
-    max_iters: int | None = None
-    max_tokens: int | None = None
-    # a step is grad_accum micro-batches of batch_size sequences; batch_size counts all GPUs together,
-    # so the curve in tokens does not depend on how many GPUs ran it. None: DEFAULT_BATCH of the preset
-    batch_size: int | None = None
-    grad_accum: int = 1
-    # optimizer and schedule
-    lr: float = 6e-4
-    min_lr: float | None = None  # None: lr / 10
-    warmup: int | None = None  # steps; None: 5% of the run
-    schedule: str = "cosine"  # or "wsd": warmup, stable, linear decay over the last decay_frac of the steps
-    decay_frac: float = 0.2
-    weight_decay: float = 0.1
-    betas: tuple[float, float] = (0.9, 0.95)
-    grad_clip: float = 1.0  # 0 turns clipping off
-    # evaluation and logging
-    eval_interval: int = 250
-    eval_windows: int = 200
-    log_interval: int = 10
-    patience: int = 3  # evals without a val improvement, while train loss falls, before the overfitting warning
-    # system
-    seed: int = 1337
-    device: str = "auto"  # cuda if available, else cpu
-    dtype: str = "auto"  # bfloat16 autocast on CUDA, float32 elsewhere
-    compile: bool | str = "auto"  # on for CUDA
-    resume: bool = False
-    quiet: bool = False
-
-
-def check_config(cfg: TrainConfig) -> None:
-    """Every option a user can get wrong, refused with one line before any work starts."""
-    if (cfg.max_iters is None) == (cfg.max_tokens is None):
-        raise DataprepError("give exactly one of --max-iters or --max-tokens")
-    if cfg.model not in DEFAULT_BATCH:
-        raise DataprepError(f"model must be one of {', '.join(DEFAULT_BATCH)}, got {cfg.model!r}")
-    positive = ["grad_accum", "eval_interval", "eval_windows", "log_interval", "patience"]
-    positive += ["max_iters"] if cfg.max_iters is not None else ["max_tokens"]
-    positive += ["batch_size"] if cfg.batch_size is not None else []
-    for name in positive:
-        if getattr(cfg, name) < 1:
-            raise DataprepError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(cfg, name)}")
-    if not cfg.lr > 0 or (cfg.min_lr is not None and not 0 <= cfg.min_lr <= cfg.lr):
-        raise DataprepError(f"need --lr > 0 and 0 <= --min-lr <= --lr, got lr {cfg.lr}, min_lr {cfg.min_lr}")
-    if cfg.warmup is not None and cfg.warmup < 0:
-        raise DataprepError(f"--warmup must be >= 0, got {cfg.warmup}")
-    if cfg.schedule not in ("cosine", "wsd"):
-        raise DataprepError(f"--schedule must be cosine or wsd, got {cfg.schedule!r}")
-    if not 0 <= cfg.decay_frac <= 1:
-        raise DataprepError(f"decay_frac must be between 0 and 1, got {cfg.decay_frac}")
-    # written as "not x >= 0" so that nan, which compares false with everything, is refused too
-    if not (cfg.weight_decay >= 0 and cfg.grad_clip >= 0 and all(0 <= b < 1 for b in cfg.betas)):
-        raise DataprepError(f"need --weight-decay >= 0, --grad-clip >= 0 and betas in [0, 1), got weight_decay "
-                            f"{cfg.weight_decay}, grad_clip {cfg.grad_clip}, betas {tuple(cfg.betas)}")
-    if cfg.dtype not in ("auto", "float32", "bfloat16"):
-        raise DataprepError(f"--dtype must be auto, float32 or bfloat16, got {cfg.dtype!r}")
-    if cfg.compile not in ("auto", True, False):
-        raise DataprepError(f"compile must be 'auto', True or False, got {cfg.compile!r}")
-    if cfg.seed < 0:
-        raise DataprepError(f"--seed must be >= 0, got {cfg.seed}")
 
 
 # ----------------------------------------------------------------------------- data
@@ -348,12 +273,11 @@ class RunData:
 
 
 def load_data(cfg: TrainConfig, vocab_size: int) -> RunData:
-    """The token files, each checked once against the model's vocab, so the step loop never has to."""
-    train_files, val_file = find_data(cfg.data_dir, cfg.val_bin)
-    train = [load_tokens(p) for p in train_files]
+    """The token files (a dataprep build's checked against its meta.json), each checked once against the model's
+    vocab, so the step loop never has to."""
+    train_files, val_file, train, val = open_data(cfg.data_dir, cfg.val_bin)
     for path, tokens in zip(train_files, train):
         check_vocab(tokens, vocab_size, f"train file {path}")
-    val = load_tokens(val_file)
     check_vocab(val, vocab_size, f"val file {val_file}")
     return RunData(
         train_files=train_files, val_file=val_file, train=train, val=val, val_digest=file_digest(val_file),
@@ -364,34 +288,53 @@ def load_data(cfg: TrainConfig, vocab_size: int) -> RunData:
 RUN_FILES = ("ckpt.pt", "metrics.jsonl", "config.json")  # everything the trainer writes into a run directory
 
 
-def prepare_run_dir(out_dir: Path, run_config: dict, resume: bool) -> None:
-    """Refuse a run directory that holds something this run must not replace; clear our own stale temporaries."""
+@contextmanager
+def run_dir_lock(out_dir: Path) -> Iterator[None]:
+    """The run directory locked (flock) for the whole run, so that a second trainer into it refuses instead
+    of writing its steps between this one's. A directory this created and left empty (the run stopped
+    before writing anything) is removed again."""
     if out_dir.exists() and not out_dir.is_dir():
         raise DataprepError(f"--out {out_dir} is a file, not a run directory")
+    created = not out_dir.exists()
+    with writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        fd = try_lock(out_dir)
+    if fd is None:
+        raise DataprepError(f"another dataprep train is running in {out_dir}; wait for it to end or choose another "
+                            "--out")
+    try:
+        yield
+    finally:
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        unlock(fd)
+
+
+def prepare_run_dir(out_dir: Path, run_config: dict, resume: bool) -> None:
+    """Refuse a run directory that holds something this run must not replace; clear our own stale temporaries.
+
+    Called under ``run_dir_lock``: no other trainer writes here, so every temporary of ours is a dead one's.
+    """
     if (out_dir / "ckpt.pt").exists() and not resume:
         raise DataprepError(f"{out_dir} already holds a run; pass --resume to continue it, or choose another --out")
-    if resume:
-        return
-    if (out_dir / "metrics.jsonl").exists() or (out_dir / "config.json").exists():
+    if not resume and ((out_dir / "metrics.jsonl").exists() or (out_dir / "config.json").exists()):
         # a run stopped before its first checkpoint may start again (its own message says so), but only the
         # same run: another run's curve is never overwritten without a word
         if not same_run(read_json(out_dir / "config.json"), run_config):
             raise DataprepError(f"{out_dir} holds the log of another run (no checkpoint); choose another --out "
                                 "or delete that directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
     for name in RUN_FILES:
         for stale in out_dir.glob(f".{name}.tmp-*"):  # a save cut short by a kill; the real file is intact
-            pid = stale.name.rsplit("-", 1)[1]
-            if pid.isdigit() and not process_alive(int(pid)):
-                stale.unlink(missing_ok=True)
+            stale.unlink(missing_ok=True)
 
 
 def same_run(a: dict | None, b: dict) -> bool:
-    """Two config.json say the same run; --quiet and --resume change what is printed, not the curve."""
+    """Two config.json say the same run; --quiet, --resume, --no-checkpoint, the label and how the step computes
+    change what is printed, kept or how fast, not the curve."""
     if not isinstance(a, dict):
         return False
     b = json.loads(json.dumps(b))  # as read back from disk: tuples become lists
-    ignored = ("quiet", "resume")
+    ignored = ("quiet", "resume", "checkpoint", "label", *COMPUTE_SWITCHES)
     return {k: v for k, v in a.items() if k not in ignored} == {k: v for k, v in b.items() if k not in ignored}
 
 
@@ -400,16 +343,6 @@ def read_json(path: Path):
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, someone else's
-        return True
-    return True
 
 
 def run_config(cfg: TrainConfig, data: RunData, resolved: dict) -> dict:
@@ -435,19 +368,32 @@ def say(message: str, quiet: bool = False, is_main: bool = True) -> None:
 
 
 @torch.no_grad()
-def evaluate(model, windows: torch.Tensor, rows: int, system: System, rank: int, world: int) -> float:
-    """Mean loss over the fixed val windows; ranks split the windows and add up."""
+def evaluate(model, windows: torch.Tensor, rows: int, system: System, rank: int, world: int, static: bool) -> float:
+    """Mean loss over the fixed val windows; ranks split the windows and add up.
+
+    ``static``: every chunk has ``rows`` rows, the last one padded with rows whose targets are ignored, so
+    a compiled model sees one shape in every eval.
+    """
     model.eval()
     totals = torch.zeros(2, device=windows.device, dtype=torch.float64)  # loss summed over windows, windows
     for chunk in windows[rank::world].split(rows):
-        with system.autocast():
-            _, loss = model(chunk[:, :-1], chunk[:, 1:])
+        inputs, targets = padded(chunk, rows) if static else (chunk[:, :-1], chunk[:, 1:])
+        with system.compute():
+            _, loss = model(inputs, targets)  # the mean over the chunk's real windows: padding has no targets
         totals[0] += loss.double() * len(chunk)
         totals[1] += len(chunk)
     if world > 1:
         dist.all_reduce(totals)
     model.train()
     return (totals[0] / totals[1]).item()
+
+
+def padded(windows: torch.Tensor, rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of ``windows`` grown to ``rows`` rows: token 0 in, target -1 (ignored) out."""
+    missing = rows - len(windows)
+    inputs = torch.cat([windows[:, :-1], windows.new_zeros(missing, windows.size(1) - 1)])
+    targets = torch.cat([windows[:, 1:], windows.new_full((missing, windows.size(1) - 1), -1)])
+    return inputs, targets
 
 
 def smaller_batch_advice(batch_size: int, grad_accum: int, world: int) -> str:
@@ -472,7 +418,7 @@ def forward_backward(model, loader, cfg, system: System, rank, world) -> tuple[t
         # DDP all-reduces gradients on every backward; only the last micro-batch's needs to
         last = micro == cfg.grad_accum - 1
         with model.no_sync() if world > 1 and not last else nullcontext():
-            with system.autocast():
+            with system.compute():
                 _, loss = model(batch[:, :-1], batch[:, 1:])
             (loss / cfg.grad_accum).backward()
         total += loss.detach()
@@ -496,17 +442,26 @@ def checkpoint_state(identity: dict, raw_model, optimizer, step: int, loader, mo
     }
 
 
+def finite_weights(model) -> bool:
+    """No nan or infinity in any parameter: one wait for the GPU, paid at each checkpoint."""
+    return bool(torch.stack([p.detach().isfinite().all() for p in model.parameters()]).all())
+
+
 def restore(ckpt: dict, identity: dict, raw_model, optimizer, loader, system: System) -> tuple[int, RunMonitor]:
     """Load a checkpoint into the fresh objects; returns (step, monitor)."""
     check_resumable(ckpt, identity)
     raw_model.load_state_dict(ckpt["model"])
+    if not finite_weights(raw_model):
+        raise DataprepError(f"the checkpoint at step {ckpt['step']} holds nan or infinite weights, so it cannot "
+                            "continue the run; start it again without --resume")
     optimizer.load_state_dict(ckpt["optimizer"])  # moves the moments onto this run's device, GPU or CPU
     loader.load_state(ckpt["loader"])
     system.set_rng_state(ckpt["rng"])
     return int(ckpt["step"]), RunMonitor(**ckpt["monitor"])
 
 
-def terminal_line(record: dict) -> str:
+def terminal_line(record: dict, eta_s: float | None = None) -> str:
+    """One progress line: step, losses, epoch, lr, speed and, given ``eta_s``, the time left."""
     parts = [f"step {record['step']:>6}"]
     if record.get("train_loss") is not None:
         parts.append(f"loss {record['train_loss']:.4f}")
@@ -519,6 +474,8 @@ def terminal_line(record: dict) -> str:
         parts.append(f"{record['tokens_per_s']:,.0f} tok/s")
     if record.get("mfu"):
         parts.append(f"mfu {record['mfu']:.1%}")
+    if eta_s is not None:
+        parts.append(f"eta {duration(eta_s)}")
     return " | ".join(parts)
 
 
@@ -531,7 +488,7 @@ def train(cfg: TrainConfig) -> Path:
     if cfg.batch_size is None:
         cfg = replace(cfg, batch_size=DEFAULT_BATCH[cfg.model])
     rank, local_rank, world = distributed_env()
-    system = resolve_system(cfg.device, cfg.dtype, cfg.compile, local_rank, world)
+    system = resolve_system(cfg.device, cfg.dtype, cfg.compile, local_rank, world, cfg.attention)
     start_process_group(system)
     succeeded = False
     try:
@@ -559,8 +516,8 @@ class Run:
         self.tokens_per_step = cfg.batch_size * cfg.grad_accum * T
         max_iters = cfg.max_iters if cfg.max_iters is not None else math.ceil(cfg.max_tokens / self.tokens_per_step)
         self.schedule = Schedule(
-            kind=cfg.schedule, lr=cfg.lr, min_lr=cfg.min_lr if cfg.min_lr is not None else cfg.lr / 10,
-            warmup=cfg.warmup if cfg.warmup is not None else max_iters // 20, max_iters=max_iters,
+            kind=cfg.schedule, lr=cfg.lr, min_lr=cfg.min_lr if cfg.min_lr is not None else cfg.lr / MIN_LR_DIVISOR,
+            warmup=cfg.warmup if cfg.warmup is not None else max_iters * WARMUP_PERCENT // 100, max_iters=max_iters,
             decay_frac=cfg.decay_frac,
         )
         self.loader = WindowLoader(self.data.train, T, cfg.seed)
@@ -581,11 +538,11 @@ class Run:
         return self.schedule.max_iters
 
     def say(self, message: str) -> None:
-        say(message, self.cfg.quiet, self.is_main)
+        say(self.cfg.label + message, self.cfg.quiet, self.is_main)
 
     def warn(self, message: str | None) -> None:
         if message and self.is_main:
-            print(printable(f"warning: {message}"), file=sys.stderr, flush=True)
+            print(printable(f"{self.cfg.label}warning: {message}"), file=sys.stderr, flush=True)
             self.metrics.write({"step": self.step, "epoch": self.epoch, "warning": message})
 
     def fail(self, message: str, step: int | None = None) -> None:
@@ -593,9 +550,10 @@ class Run:
         raise DataprepError(message)
 
     def kept(self) -> str:
-        if self.ckpt_path.exists():
+        # only a checkpoint this run saved or resumed from, whose weights were checked finite, is called good
+        if self.saved_step is not None:
             return f"the last good checkpoint {self.ckpt_path} is kept"
-        return "no checkpoint yet"
+        return "no checkpoint yet" if self.cfg.checkpoint else "no checkpoint is written (--no-checkpoint)"
 
     def guarded(self, during: str, work, *args):
         """work(*args), with the GPU running out of memory turned into one line that says what fits."""
@@ -616,7 +574,8 @@ class Run:
         if system.cuda:
             torch.set_float32_matmul_precision("high")  # TF32 for the float32 matmuls autocast leaves
         torch.manual_seed(cfg.seed)
-        self.raw_model = GPT(self.model_config).to(system.device)
+        self.raw_model = GPT(self.model_config, chunked_loss=cfg.chunked_loss, fused_modern=cfg.fused_modern,
+                             compute_dtype=system.dtype).to(system.device)
         self.optimizer = self.raw_model.configure_optimizer(cfg.weight_decay, cfg.lr, cfg.betas, system.device.type)
         # what must not change between a checkpoint and the run that resumes it
         self.identity = {
@@ -624,15 +583,26 @@ class Run:
             "train_tokens": self.data.train_tokens, "train_digest": self.data.train_digest,
             "tokens_per_step": self.tokens_per_step, "seed": cfg.seed,
         }
-        self.model = self.eval_model = torch.compile(self.raw_model) if system.compile else self.raw_model
+        if system.compile:
+            # dynamic=None lets torch.compile turn the batch symbolic after a second shape; False keeps it fixed
+            self.model = torch.compile(self.raw_model, dynamic=False if cfg.static_shapes else None)
+        else:
+            self.model = self.raw_model
+        self.eval_model = self.model
         if self.world > 1:
             self.model = DDP(self.model, device_ids=[system.device.index] if system.cuda else None)
 
     def evaluate(self) -> float:
         return self.guarded(f"in the eval at step {self.step}", evaluate, self.eval_model, self.val_device,
-                            max(1, self.cfg.batch_size // self.world), self.system, self.rank, self.world)
+                            max(1, self.cfg.batch_size // self.world), self.system, self.rank, self.world,
+                            self.cfg.static_shapes)
 
     def save(self) -> None:
+        if not self.cfg.checkpoint:
+            return
+        if not finite_weights(self.raw_model):
+            self.fail(f"the weights became nan or infinite at step {self.step}; stopping, {self.kept()}; "
+                      "try a lower --lr")
         if self.is_main:
             state = checkpoint_state(self.identity, self.raw_model, self.optimizer, self.step, self.loader,
                                      self.monitor, self.system)
@@ -650,6 +620,13 @@ class Run:
             "model": asdict(self.model_config), "params": params, "flops_per_token": flops_per_token,
         }
         config = run_config(cfg, self.data, resolved)
+        self.flops_per_token = flops_per_token
+        with run_dir_lock(self.out_dir) if self.is_main else nullcontext():
+            return self.run(config, params)
+
+    def run(self, config: dict, params: int) -> Path:
+        """The run itself, under the run directory's lock."""
+        cfg, system = self.cfg, self.system
         if self.is_main:
             prepare_run_dir(self.out_dir, config, cfg.resume)
         if cfg.resume:
@@ -667,7 +644,6 @@ class Run:
                  f"{self.max_iters} steps of {self.tokens_per_step:,} tokens = {planned_epochs:.2f} epochs | "
                  f"{system.device} {system.dtype_name}")
         self.val_device = torch.from_numpy(self.val_set).to(system.device)
-        self.flops_per_token = flops_per_token
 
         if self.step == 0:
             record = {"step": 0, "tokens": 0, "epoch": 0.0, "lr": None, "train_loss": None, "val_loss": self.evaluate()}
@@ -695,7 +671,8 @@ class Run:
         # both are empty at every checkpoint (checkpoints follow evals), so a resume needs neither
         pending: list[tuple[torch.Tensor, torch.Tensor]] = []
         eval_losses: list[float] = []
-        interval_started = time.perf_counter()
+        interval_started = started = time.perf_counter()
+        start_step = self.step
         while self.step < self.max_iters:
             lr = self.schedule.lr_at(self.step)
             for group in self.optimizer.param_groups:
@@ -738,7 +715,9 @@ class Run:
                                                           sum(eval_losses) / len(eval_losses))
                 eval_losses = []
             self.metrics.write(record)
-            self.say(terminal_line(record))
+            # the time left at the pace since this loop started, evals and saves included
+            self.say(terminal_line(record, (time.perf_counter() - started) / (self.step - start_step)
+                                   * (self.max_iters - self.step)))
             self.warn(overfit_warning)
             if is_eval:
                 self.save()
