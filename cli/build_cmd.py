@@ -72,6 +72,7 @@ def run_build(args) -> int:
 
     opts = BuildOptions(
         **rules_from(args),
+        tokenizer_backend=args.tokenizer,
         val_from=args.val_from,
         val_bin=args.val_bin,
         text_column=args.text_column,

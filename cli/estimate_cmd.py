@@ -75,7 +75,8 @@ def run_estimate(args) -> int:
     from dataprep_cli.report import render_estimate
 
     given = {"top_lines": args.top_lines} if args.top_lines is not None else {}
-    opts = EstimateOptions(**rules_from(args), **given, text_column=args.text_column, fast=args.fast,
+    opts = EstimateOptions(**rules_from(args), **given, tokenizer_backend=args.tokenizer, text_column=args.text_column,
+                           fast=args.fast,
                            plan=plan_from_args(args))
     if not args.paths and args.dataset is None:
         raise DataprepError("give parquet files to estimate, or a Hugging Face dataset with --dataset and --shards N")

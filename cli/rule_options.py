@@ -43,8 +43,7 @@ def rules_from(args) -> dict:
                                             "val_fraction") if getattr(args, k) is not None}
     if args.no_score_filter:
         given["min_score"] = None
-    return {**given, "lsh": LSHParams(**lsh), "strip_boilerplate": args.strip_boilerplate,
-            "tokenizer_backend": args.tokenizer}
+    return {**given, "lsh": LSHParams(**lsh), "strip_boilerplate": args.strip_boilerplate}
 
 
 def take_negative_values(parser) -> None:

@@ -10,10 +10,18 @@ from dataprep.version import __version__
 
 _PUBLIC = {
     "DataprepError": "dataprep.errors",
-    "EstimateOptions": "dataprep.pipeline.estimate",
     "estimate": "dataprep.pipeline.estimate",
-    "LSHParams": "dataprep.dedup.minhash",
+    "EstimateOptions": "dataprep.pipeline.estimate",
     "Plan": "dataprep.pipeline.plan",
+    "build": "dataprep.pipeline.build",
+    "BuildOptions": "dataprep.pipeline.build",
+    "TokenTarget": "dataprep.pipeline.budget",
+    "LSHParams": "dataprep.dedup.minhash",
+    "train": "dataprep.training.train",
+    "TrainConfig": "dataprep.training.config",
+    "compare": "dataprep.training.compare",
+    "generate": "dataprep.synth",
+    "SynthConfig": "dataprep.synth",
     "get_encoding": "dataprep.text.tokenizer",
 }
 

@@ -37,6 +37,15 @@ def share(part: float | None, whole: float) -> str:
     return "-" if part is None or not whole else f"{100.0 * part / whole:.1f}%"
 
 
+def size(n: float) -> str:
+    """A size in bytes as a person reads it: 512 bytes, 6.8 KB, 209.7 MB, 14.5 GB."""
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
+
+
 def duration(seconds: float) -> str:
     """A time span as a person reads it: 42s, 3m05s, 2h07m."""
     seconds = max(0, round(seconds))

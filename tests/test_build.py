@@ -267,7 +267,6 @@ def test_riptoken_backend_builds_the_same_bytes(shards, built, tmp_path):
 
 def test_strip_boilerplate_writes_exactly_the_stripped_text_tokenizing_only_what_changes(shards, tmp_path, monkeypatch):
     import dataprep.pipeline.scan
-    import dataprep.pipeline.scan_shards
 
     src, truth, texts = shards
     tokenized = []
@@ -276,8 +275,7 @@ def test_strip_boilerplate_writes_exactly_the_stripped_text_tokenizing_only_what
         tokenized.extend(batch)
         return encode_batch(enc, batch, threads)
 
-    monkeypatch.setattr(dataprep.pipeline.scan_shards, "encode_batch", counting)  # the scan
-    monkeypatch.setattr(dataprep.pipeline.scan, "encode_batch", counting)  # stripped documents
+    monkeypatch.setattr(dataprep.pipeline.scan, "encode_batch", counting)  # the scan, and stripped documents
     out = tmp_path / "bp"
     meta = build([str(src)], out, BuildOptions(min_score=None, strip_boilerplate=True, val_fraction=0.05), workers=1,
                  progress=False)

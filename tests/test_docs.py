@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -160,3 +162,14 @@ def test_the_readme_says_what_the_demo_prints(tmp_path, named_inputs):
     assert len(summary) == len(named) and "one-line summary of each corpus's estimate" in readme.replace("\n", " ")
     assert all(f"{report['effective_tokens']:,} effective tokens" in line for line in summary)
     assert json.loads((tmp_path / named[0]).read_text())["effective_tokens"] == report["effective_tokens"]
+
+
+def test_the_api_example_runs_as_written(tmp_path):
+    """docs/api.md's example, run as a script, prints what the page says it prints."""
+    text = (ROOT / "docs" / "api.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    printed = text.split("It prints:\n\n```\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "example.py").write_text(code)
+    result = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout == printed

@@ -6,13 +6,15 @@ deduplication contain it (after normalisation, so case, digits and
 punctuation do not hide a repeat).
 
 Its tokens: ``build --strip-boilerplate`` writes exactly the tokens of each
-stripped document, tokenized again. ``estimate`` counts instead, from the one
-tokenization it already did, the tokens that start inside each line (a line
-owns the newline that ends it) and sums them over the boilerplate lines of each
-document (``line_tokens``, ``removed_tokens``). GPT-2's pre-tokenizer can merge
-whitespace across a line end, so that sum can differ from re-tokenizing by a
-token or so per stripped document; docs/estimate.md gives the measured
-difference on generated and real text.
+stripped document, tokenized again, and ``estimate --strip-boilerplate`` does
+the same, so its forecast is exact. Without the option, estimate reports what
+stripping would remove by counting, from the one tokenization it already did,
+the tokens that start inside each line (a line owns the newline that ends it),
+summed over the boilerplate lines of each document (``line_tokens``,
+``removed_tokens``). GPT-2's pre-tokenizer can merge whitespace across a line
+end, so that count can differ from re-tokenizing by a token or so per stripped
+document; docs/estimate.md gives the measured difference on generated and real
+text.
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def val_keys(ids: list, digests: np.ndarray) -> np.ndarray:
 
 
 # The validation split's floor. --val-fraction's default (0.0005) suits billions of tokens; on a
-# small corpus it gave no val document at all, and training then failed. So val takes at least
+# small corpus it would give no val document at all, and training would fail. So val takes at least
 # MIN_VAL_DOCS of the documents that may go to val, but never more than MAX_VAL_SHARE of them.
 MIN_VAL_DOCS = 100
 MAX_VAL_SHARE = 0.1

@@ -1,10 +1,10 @@
 """Pool workers live only as long as the build that started them.
 
 When the build's main process alone is killed (the OOM killer picks the
-largest process and kills only it), its pool workers used to live on: they
-finished their scan, recreated ``--out/.work`` after the user had deleted it,
-and a later build reused that stray scan; idle workers waited forever on a
-queue nobody would fill, about 240 MB each.
+largest process and kills only it), its pool workers would otherwise live on:
+finish their scan, recreate ``--out/.work`` after the user deleted it, and
+leave a stray scan behind; idle ones would wait forever on a queue nobody
+fills, about 240 MB each.
 
 Two guards, set up by ``bind_to_parent`` as the pool's initializer:
 

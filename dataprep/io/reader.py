@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from dataprep.errors import DataprepError
 from dataprep.io.memory import available_memory
 from dataprep.io.storage import filesystem, is_url, resolved
+from dataprep.tables import size
 
 TEXT_TYPES = (pa.string(), pa.large_string(), pa.string_view())
 BINARY_TYPES = (pa.binary(), pa.large_binary(), pa.binary_view())
@@ -374,7 +375,7 @@ def iter_batches(
         try:
             check_unchanged(src)
             # Pages written with checksums are verified, so a damaged page is an error rather
-            # than silently different text; files without checksums read as before.
+            # than silently different text; pages without checksums are read as they are.
             pf = pq.ParquetFile(_open(src.path), page_checksum_verification=True)
             check_unchanged(src, pf)
             for run in _reads(pf.metadata, read, batch_rows):
@@ -418,8 +419,8 @@ class _Read:
 def _reads(meta: pq.FileMetaData, read: list[str], batch_rows: int) -> Iterator[_Read]:
     """The file's row groups in runs of at most ``batch_rows`` rows and BATCH_BYTES, from the footer.
 
-    Row groups of one row each used to cost a pyarrow iterator and a pass of every command's
-    per-batch work each (1.6 ms a row); a run of them is one read and one batch. Rows per batch
+    Read one by one, row groups of one row each would cost a pyarrow iterator and a pass of every
+    command's per-batch work each (1.6 ms a row); a run of them is one read and one batch. Rows per batch
     follow the run's bytes per row, so that a batch of large documents is not decoded 2048 at once.
     """
     leaves = [j for j in range(meta.num_columns)
@@ -479,20 +480,12 @@ def _check_fits(src: Source, text_bytes: int, what: str, per: str = "") -> None:
     left = available_memory()
     if left is None or need <= left:
         return
-    on_disk = f" ({_size_text(src.size)} on disk)" if src.size < text_bytes // 100 else ""
+    on_disk = f" ({size(src.size)} on disk)" if src.size < text_bytes // 100 else ""
     raise DataprepError(
-        f"{src.path}: {what} {_size_text(text_bytes)} of text{' ' + per if per else ''}{on_disk}; working on it needs about "
-        f"{_size_text(need)} of memory and {_size_text(left)} is free; drop or split so large a document, "
+        f"{src.path}: {what} {size(text_bytes)} of text{' ' + per if per else ''}{on_disk}; working on it needs about "
+        f"{size(need)} of memory and {size(left)} is free; drop or split so large a document, "
         "or run where more memory is free"
     )
-
-
-def _size_text(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1000
-    return ""
 
 
 def read_rows(sources: list[Source], docs: np.ndarray) -> list[str]:

@@ -54,9 +54,9 @@ class LocalEngine:
         try:
             with children_ignore_ctrl_c():  # every job is submitted here, so every worker starts here
                 futures = [self._started().submit(fn, job) for job in jobs]
-            # Not Executor.map: on an exception it cancels the pending futures from this thread, and the
-            # pool's own thread, finding its workers terminated, then fails on those cancelled futures
-            # with a traceback of its own (Python 3.11).
+            # Results are read future by future, not through Executor.map, which on an exception cancels
+            # the pending futures from this thread while the pool's own thread, finding its workers
+            # terminated, fails on them with a traceback of its own (Python 3.11).
             for future in futures:
                 yield future.result()
         except BaseException:

@@ -9,14 +9,7 @@ from __future__ import annotations
 import sys
 import time
 
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-    if seconds >= 60:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds}s"
+from dataprep.tables import duration
 
 
 def shown(enabled: bool | None, stream=None) -> bool:
@@ -55,7 +48,7 @@ class Progress:
         pct = 100.0 * self.rows / self.total if self.total else 100.0
         return (
             f"{self.label}: {self.rows:,}/{self.total:,} rows ({pct:.0f}%)  "
-            f"{rate:,.0f} rows/s  {speed}ETA {_duration(eta)}"
+            f"{rate:,.0f} rows/s  {speed}ETA {duration(eta)}"
         )
 
     def done(self) -> None:
