@@ -19,8 +19,9 @@ def library_defaults() -> dict:
     from dataprep.dedup.decide import Rules
     from dataprep.dedup.minhash import LSHParams
     from dataprep.pipeline.budget import TokenTarget
+    from dataprep.pipeline.estimate import EstimateOptions
     from dataprep.training.config import GPTConfig, TrainConfig
-    from dataprep_cli import build_cmd
+    from dataprep_cli import source_options
 
     rules, lsh = Rules(), LSHParams()
     values = {}
@@ -29,7 +30,9 @@ def library_defaults() -> dict:
                                                                           "boilerplate_min_docs", "val_fraction")})
         values.update({(command, name): getattr(lsh, name) for name in ("threshold", "num_perm", "ngram")})
         values[command, "text_column"] = "text"  # io/reader.py reads text_column or "text"
-    values["build", "subset"] = build_cmd.DEFAULT_SUBSET
+    for command in ("estimate", "build"):
+        values[command, "subset"] = source_options.DEFAULT_SUBSET
+    values["estimate", "top_lines"] = EstimateOptions().top_lines
     values["build", "epochs"] = TokenTarget.__dataclass_fields__["epochs"].default
     values.update({("train", name): field.default for name, field in TrainConfig.__dataclass_fields__.items()})
     values["train", "vocab_size"] = GPTConfig.vocab_size  # None in TrainConfig: the model's
@@ -46,12 +49,16 @@ def described(command: str, dest: str, stated: str, help_text: str, action) -> b
     from dataprep.training.config import DEFAULT_BATCH, MIN_LR_DIVISOR, PRESETS, WARMUP_PERCENT
     from dataprep.synth import SynthConfig
 
-    if (command, dest) in (("estimate", "threads"), ("build", "workers")):
-        return stated == "all cores" and action.default == (os.cpu_count() or 1)
-    if (command, dest) == ("build", "dataset"):
-        from dataprep_cli.build_cmd import DEFAULT_DATASET
+    if dest == "workers":
+        from dataprep.pipeline.engine import make_engine
 
-        return stated == "when no --input" and help_text.endswith(f"(default when no --input: {DEFAULT_DATASET})")
+        return stated == "one per core" and action.default is None and make_engine("local").workers == os.cpu_count()
+    if dest == "dataset":
+        from dataprep_cli.source_options import DEFAULT_DATASET
+
+        return stated == "when no files are given" and help_text.endswith(f"given: {DEFAULT_DATASET})")
+    if (command, dest) == ("estimate", "work"):
+        return stated.startswith("a temporary directory") and action.default is None
     if (command, dest) == ("train", "batch_size"):
         return per_preset(stated) == DEFAULT_BATCH
     if (command, dest) == ("train", "block_size"):
@@ -62,7 +69,7 @@ def described(command: str, dest: str, stated: str, help_text: str, action) -> b
         return stated == f"{WARMUP_PERCENT}% of the steps"
     if (command, dest) == ("synth", "pool"):
         return stated == "no pool, copies at those rates" and SynthConfig().pool is None
-    if (command, dest) == ("build", "ray_address"):
+    if dest == "ray_address":
         return stated == "start one on this machine" and action.default is None
     if (command, dest) == ("demo", "out"):
         return stated == "a temporary directory" and action.default is None  # run_demo_cmd's mkdtemp

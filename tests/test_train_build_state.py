@@ -60,10 +60,10 @@ def test_a_growth_killed_at_each_step_of_its_swap_is_refused_then_finished(shard
     out = copy_of(finished, tmp_path)
     real_move_in, done = OutputDir._move_in, []
 
-    def move_in_then_die(self, name):
+    def move_in_then_die(self, name, *args):
         if len(done) == moved:
             raise Crash  # a kill -9 or a full disk between two moves
-        real_move_in(self, name)
+        real_move_in(self, name, *args)
         done.append(name)
 
     monkeypatch.setattr(OutputDir, "_move_in", move_in_then_die)
