@@ -28,7 +28,6 @@ import json
 import multiprocessing as mp
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 import corpora
+from proctree import run_sampled
 
 corpora.follow_source()  # spawned build workers of a dataprep@REF run import that commit's code too
 OUT = corpora.OUT
@@ -178,37 +178,11 @@ def text_bytes(files: list[str]) -> int:
     return sum(pc.sum(pc.binary_length(pq.read_table(f, columns=["text"])["text"])).as_py() for f in files)
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        todo.extend(children.get(p, []))
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
-
-
 def measure(variant: str, files: list[str], workers: int) -> dict:
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         cmd = [sys.executable, __file__, "--child", variant, "--out", tmp, "--workers", str(workers), *files]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        peak = 0.0
-        while proc.poll() is None:
-            peak = max(peak, tree_rss_mb(proc.pid))
-            time.sleep(0.1)
-        result = json.loads(proc.stdout.read().strip().splitlines()[-1])
+        out, peak = run_sampled(cmd)
+        result = json.loads(out.strip().splitlines()[-1])
         result["peak_rss_mb"] = peak
         return result
 

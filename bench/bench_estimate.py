@@ -10,6 +10,8 @@ Variants, each in its own process so peak RSS is its own:
   estimate   dataprep estimate, full mode
   fast       dataprep estimate --fast (metadata only)
   estimate-riptoken  dataprep estimate --tokenizer riptoken (same report, faster tokenizer)
+  estimate-workers1, estimate-workers2  dataprep estimate --workers 1 / --workers 2 (the scaling goal:
+             several shards; estimate alone runs one worker per core)
   estimate@REF  dataprep estimate as it was at git commit REF (its dataprep/ exported to
              bench/out/src-REF), to measure a change side by side with the code before it;
              REF must have today's package layout (1bd446c or later: module paths differ before it)
@@ -27,12 +29,12 @@ import os
 import statistics
 import re
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import corpora
+from proctree import run_sampled
 
 
 def read_texts(files: list[str]) -> list[str]:
@@ -100,11 +102,11 @@ def run_datasketch(files: list[str]) -> dict:
     return {"tokens": tokens, "near_removed": removed}
 
 
-def run_estimate(files: list[str], fast: bool = False, backend: str = "tiktoken") -> dict:
+def run_estimate(files: list[str], fast: bool = False, backend: str = "tiktoken", workers: int | None = None) -> dict:
     from dataprep.pipeline.estimate import EstimateOptions, estimate
 
-    opts = EstimateOptions(fast=fast, threads=os.cpu_count() or 1, tokenizer_backend=backend)
-    r = estimate(files, opts, progress=False)
+    opts = EstimateOptions(fast=fast, tokenizer_backend=backend)
+    r = estimate(files, opts, workers=workers, progress=False)
     return {"tokens": r["tokens"], "near_removed": r["near_duplicate_docs"]}
 
 
@@ -115,6 +117,8 @@ VARIANTS = {
     "estimate": run_estimate,
     "fast": lambda f: run_estimate(f, fast=True),
     "estimate-riptoken": lambda f: run_estimate(f, backend="riptoken"),
+    "estimate-workers1": lambda f: run_estimate(f, workers=1),
+    "estimate-workers2": lambda f: run_estimate(f, workers=2),
 }
 
 
@@ -147,9 +151,8 @@ def rounds(variants: list[str], files: list[str], repeat: int) -> list[dict[str,
         order = variants if k % 2 == 0 else variants[::-1]
         results = {}
         for v in order:
-            cmd = [sys.executable, __file__, "--child", v, *files]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            results[v] = json.loads(proc.stdout.strip().splitlines()[-1])
+            out, tree_peak = run_sampled([sys.executable, __file__, "--child", v, *files])
+            results[v] = {**json.loads(out.strip().splitlines()[-1]), "tree_peak_rss_mb": tree_peak}
             print(f"round {k + 1} {v}: {results[v]}", file=sys.stderr)
         out.append(results)
     return out
@@ -180,17 +183,21 @@ def main() -> None:
     print(f"\ncorpus: {corpora.describe(args)}: {docs:,} docs, {mb:.1f} MB of text, {os.cpu_count()} cores, "
           f"median of {args.repeat} interleaved rounds; 1-minute load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after\n")
-    print("| variant | seconds | MB/s | x tiktoken time | peak RSS MB |")
-    print("|---|---:|---:|---:|---:|")
+    print("| variant | seconds | MB/s | x tiktoken time | peak RSS MB (driver) | peak RSS MB (process tree) |")
+    print("|---|---:|---:|---:|---:|---:|")
     median = {v: statistics.median(r[v]["seconds"] for r in runs) for v in variants}
     for v in variants:
         ratio = f"{statistics.median(r[v]['seconds'] / r['tiktoken']['seconds'] for r in runs):.2f}" if "tiktoken" in variants else "-"
         rss = statistics.median(r[v]["peak_rss_mb"] for r in runs)
-        print(f"| {v} | {median[v]:.2f} | {mb / median[v]:.1f} | {ratio} | {rss:.0f} |")
+        tree = statistics.median(r[v]["tree_peak_rss_mb"] for r in runs)
+        print(f"| {v} | {median[v]:.2f} | {mb / median[v]:.1f} | {ratio} | {rss:.0f} | {tree:.0f} |")
     tokens = {r[v]["tokens"] for r in runs for v in variants}
     print(f"\ntokens (EOT included): {', '.join(f'{t:,}' for t in sorted(tokens))}")
     if "datasketch" in median and "estimate" in median:
         print(f"estimate is {median['datasketch'] / median['estimate']:.2f}x faster than datasketch")
+    if "estimate-workers1" in median and "estimate-workers2" in median:
+        speedup = statistics.median(r["estimate-workers1"]["seconds"] / r["estimate-workers2"]["seconds"] for r in runs)
+        print(f"--workers 2 is {speedup:.2f}x faster than --workers 1 (median of the rounds' ratios; goal: 1.7x)")
     if "fast" in median and "estimate" in median:
         print(f"--fast is {median['estimate'] / median['fast']:.1f}x faster than full estimate")
 
