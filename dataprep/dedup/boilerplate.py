@@ -180,14 +180,15 @@ def strip_lines(texts: list[str], drop: np.ndarray) -> tuple[list[str], list[tup
     return out, removed
 
 
-def first_holders(line_hash: np.ndarray, line_doc: np.ndarray, hashes: np.ndarray, docs: np.ndarray) -> np.ndarray:
-    """The first document (sorted, unique) among those where ``docs`` (bool) is set that holds each of ``hashes``."""
-    take = np.isin(line_hash, hashes) & docs[line_doc]
+def first_places(line_hash: np.ndarray, line_doc: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each of ``hashes`` that ``line_hash`` holds (sorted), and the first (smallest) document holding it.
+    Of places split into parts, the first places of the parts' first places are those of the whole."""
+    take = np.isin(line_hash, hashes)
     h, d = line_hash[take], line_doc[take]
     order = np.lexsort((d, h))
     first = np.ones(len(order), dtype=bool)
     first[1:] = h[order][1:] != h[order][:-1]
-    return np.unique(d[order][first])
+    return h[order][first], d[order][first]
 
 
 def sample_lines(texts: list[str], hashes: np.ndarray) -> dict[int, str]:

@@ -12,6 +12,7 @@ when its key is the one asked for and every file is still what it recorded.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -231,27 +232,32 @@ class Scanned:
         """The first document of each shard, and the number of documents at the end."""
         return np.concatenate([[0], np.cumsum(np.bincount(self.shard, minlength=len(self.scan_dirs)))])
 
-    def boilerplate(self, kept: np.ndarray, min_docs: int) -> tuple[Boilerplate, dict[str, np.ndarray]]:
-        """The boilerplate lines among the ``kept`` documents, and every place one lies in a kept
-        document: ``doc``, ``hash`` and (when the scans counted them) ``tokens``. Read a shard at a
-        time, so that only one shard's line occurrences are held: a first pass counts the documents
-        holding each line, a second takes the places of the lines held by enough of them."""
+    def boilerplate_lines(self, kept: np.ndarray, min_docs: int) -> Boilerplate:
+        """The boilerplate lines among the ``kept`` documents: the documents holding each distinct line
+        counted a shard at a time, so that only one shard's line occurrences are held."""
         offsets = self.starts()
         counts = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
         for i, d in enumerate(self.scan_dirs):
             z = self.state.load_array(f"{d}/lines.npz")
             counts = merge_counts(counts, count_lines(z["hash"], z["doc"] + offsets[i], kept))
-        boiler = boilerplate_of(counts, min_docs)
-        places: dict[str, list] = {"doc": [], "hash": [], "tokens": []}
+        return boilerplate_of(counts, min_docs)
+
+    def boilerplate_places(self, kept: np.ndarray, boiler: Boilerplate) -> Iterator[dict[str, np.ndarray]]:
+        """Every place a line of ``boiler`` lies in a ``kept`` document, one shard's at a time: ``doc``,
+        ``hash`` and (when the scans counted them) ``tokens``."""
+        offsets = self.starts()
         for i, d in enumerate(self.scan_dirs):
             z = self.state.load_array(f"{d}/lines.npz")
             doc = z["doc"] + offsets[i]
             take = boilerplate_places(z["hash"], doc, kept, boiler)
-            places["doc"].append(doc[take])
-            places["hash"].append(z["hash"][take])
-            if "tokens" in z:
-                places["tokens"].append(z["tokens"][take])
-        return boiler, {k: np.concatenate(v) for k, v in places.items() if v}
+            yield {"doc": doc[take], "hash": z["hash"][take], **({"tokens": z["tokens"][take]} if "tokens" in z else {})}
+
+    def boilerplate(self, kept: np.ndarray, min_docs: int) -> tuple[Boilerplate, dict[str, np.ndarray]]:
+        """The boilerplate lines among the ``kept`` documents, and every place one lies in a kept
+        document (``boilerplate_places``, all shards' together)."""
+        boiler = self.boilerplate_lines(kept, min_docs)
+        parts = list(self.boilerplate_places(kept, boiler))
+        return boiler, {k: np.concatenate([p[k] for p in parts]) for k in (parts[0] if parts else ())}
 
     def diversity(self, n: int) -> NgramDiversity:
         """The scans' n-gram HyperLogLogs as one (registers merged by their maximum)."""
