@@ -10,6 +10,7 @@ Variants, each in its own process so peak RSS is its own:
   estimate   dataprep estimate, full mode
   fast       dataprep estimate --fast (metadata only)
   estimate-riptoken  dataprep estimate --tokenizer riptoken (same report, faster tokenizer)
+  estimate-numpy  dataprep estimate without its compiled kernels (DATAPREP_NUMBA=0): the numpy code
   estimate-workers1, estimate-workers2  dataprep estimate --workers 1 / --workers 2 (the scaling goal:
              several shards; estimate alone runs one worker per core)
   estimate@REF  dataprep estimate as it was at git commit REF (its dataprep/ exported to
@@ -102,7 +103,10 @@ def run_datasketch(files: list[str]) -> dict:
     return {"tokens": tokens, "near_removed": removed}
 
 
-def run_estimate(files: list[str], fast: bool = False, backend: str = "tiktoken", workers: int | None = None) -> dict:
+def run_estimate(files: list[str], fast: bool = False, backend: str = "tiktoken", workers: int | None = None,
+                 compiled: bool = True) -> dict:
+    if not compiled:
+        os.environ["DATAPREP_NUMBA"] = "0"  # read when the scan first hashes (text/compiled.py)
     from dataprep.pipeline.estimate import EstimateOptions, estimate
 
     opts = EstimateOptions(fast=fast, tokenizer_backend=backend)
@@ -117,6 +121,7 @@ VARIANTS = {
     "estimate": run_estimate,
     "fast": lambda f: run_estimate(f, fast=True),
     "estimate-riptoken": lambda f: run_estimate(f, backend="riptoken"),
+    "estimate-numpy": lambda f: run_estimate(f, compiled=False),
     "estimate-workers1": lambda f: run_estimate(f, workers=1),
     "estimate-workers2": lambda f: run_estimate(f, workers=2),
 }
@@ -151,8 +156,8 @@ def rounds(variants: list[str], files: list[str], repeat: int) -> list[dict[str,
         order = variants if k % 2 == 0 else variants[::-1]
         results = {}
         for v in order:
-            out, tree_peak = run_sampled([sys.executable, __file__, "--child", v, *files])
-            results[v] = {**json.loads(out.strip().splitlines()[-1]), "tree_peak_rss_mb": tree_peak}
+            stdout, tree_peak = run_sampled([sys.executable, __file__, "--child", v, *files])
+            results[v] = {**json.loads(stdout.strip().splitlines()[-1]), "tree_peak_rss_mb": tree_peak}
             print(f"round {k + 1} {v}: {results[v]}", file=sys.stderr)
         out.append(results)
     return out

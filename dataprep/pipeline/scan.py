@@ -21,6 +21,7 @@ from dataprep.dedup.boilerplate import line_occurrences, line_tokens, occurrence
 from dataprep.dedup.diversity import NgramDiversity
 from dataprep.dedup.minhash import LSHParams, MinHasher
 from dataprep.io.reader import Batch, Source, iter_batches, read_rows
+from dataprep.text.compiled import kernels
 from dataprep.text.hashing import doc_digests, hash_batch
 from dataprep.text.normalize import normalize_batch
 from dataprep.text.tokenizer import encode_batch, get_encoding, token_byte_lengths
@@ -103,6 +104,7 @@ def scan_source(src: Source, options: ScanOptions, backend: str, batch_rows: int
     while this thread scans batch i and finishes batch i - 1.
     """
     enc = get_encoding(options.encoding, backend)
+    kernels(2 * src.size)  # loads the compiled kernels for an input large enough (parquet holds text at about 2:1)
     minhasher = MinHasher(options.lsh)
     out = ShardScan(diversity=NgramDiversity(n=options.diversity_ngram) if options.diversity_ngram else None)
     token_bytes = token_byte_lengths(enc) if options.line_tokens else None
