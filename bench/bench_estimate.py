@@ -135,6 +135,12 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (every thread) and of its children that ended (pool workers), user and system."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def child(variant: str, files: list[str]) -> None:
     if "@" in variant:
         variant, ref = variant.split("@")
@@ -145,6 +151,7 @@ def child(variant: str, files: list[str]) -> None:
     t0 = time.perf_counter()
     result = VARIANTS[variant](files)
     result["seconds"] = time.perf_counter() - t0
+    result["cpu_seconds"] = cpu_seconds()
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
@@ -161,6 +168,13 @@ def rounds(variants: list[str], files: list[str], repeat: int) -> list[dict[str,
             print(f"round {k + 1} {v}: {results[v]}", file=sys.stderr)
         out.append(results)
     return out
+
+
+def _paired(runs: list[dict[str, dict]], v: str, base: str, key: str) -> str:
+    """The median over rounds of ``v``'s ``key`` over ``base``'s in the same round ("-" without ``base``)."""
+    if base not in runs[0]:
+        return "-"
+    return f"{statistics.median(r[v][key] / r[base][key] for r in runs):.2f}"
 
 
 def main() -> None:
@@ -188,21 +202,23 @@ def main() -> None:
     print(f"\ncorpus: {corpora.describe(args)}: {docs:,} docs, {mb:.1f} MB of text, {os.cpu_count()} cores, "
           f"median of {args.repeat} interleaved rounds; 1-minute load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after\n")
-    print("| variant | seconds | MB/s | x tiktoken time | peak RSS MB (driver) | peak RSS MB (process tree) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| variant | seconds | MB/s | x tiktoken time | CPU s | x tiktoken CPU | peak RSS MB (driver) | peak RSS MB "
+          "(process tree) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     median = {v: statistics.median(r[v]["seconds"] for r in runs) for v in variants}
     for v in variants:
-        ratio = f"{statistics.median(r[v]['seconds'] / r['tiktoken']['seconds'] for r in runs):.2f}" if "tiktoken" in variants else "-"
+        ratio, cpu_ratio = (_paired(runs, v, "tiktoken", key) for key in ("seconds", "cpu_seconds"))
+        cpu = statistics.median(r[v]["cpu_seconds"] for r in runs)
         rss = statistics.median(r[v]["peak_rss_mb"] for r in runs)
         tree = statistics.median(r[v]["tree_peak_rss_mb"] for r in runs)
-        print(f"| {v} | {median[v]:.2f} | {mb / median[v]:.1f} | {ratio} | {rss:.0f} | {tree:.0f} |")
+        print(f"| {v} | {median[v]:.2f} | {mb / median[v]:.1f} | {ratio} | {cpu:.1f} | {cpu_ratio} | {rss:.0f} | {tree:.0f} |")
     tokens = {r[v]["tokens"] for r in runs for v in variants}
     print(f"\ntokens (EOT included): {', '.join(f'{t:,}' for t in sorted(tokens))}")
     if "datasketch" in median and "estimate" in median:
         print(f"estimate is {median['datasketch'] / median['estimate']:.2f}x faster than datasketch")
     if "estimate-workers1" in median and "estimate-workers2" in median:
-        speedup = statistics.median(r["estimate-workers1"]["seconds"] / r["estimate-workers2"]["seconds"] for r in runs)
-        print(f"--workers 2 is {speedup:.2f}x faster than --workers 1 (median of the rounds' ratios; goal: 1.7x)")
+        speedup = _paired(runs, "estimate-workers1", "estimate-workers2", "seconds")
+        print(f"--workers 2 is {speedup}x faster than --workers 1 (median of the rounds' ratios; goal: 1.7x)")
     if "fast" in median and "estimate" in median:
         print(f"--fast is {median['estimate'] / median['fast']:.1f}x faster than full estimate")
 

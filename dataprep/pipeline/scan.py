@@ -104,7 +104,6 @@ def scan_source(src: Source, options: ScanOptions, backend: str, batch_rows: int
     while this thread scans batch i and finishes batch i - 1.
     """
     enc = get_encoding(options.encoding, backend)
-    kernels(2 * src.size)  # loads the compiled kernels for an input large enough (parquet holds text at about 2:1)
     minhasher = MinHasher(options.lsh)
     out = ShardScan(diversity=NgramDiversity(n=options.diversity_ngram) if options.diversity_ngram else None)
     token_bytes = token_byte_lengths(enc) if options.line_tokens else None
@@ -125,6 +124,8 @@ def scan_source(src: Source, options: ScanOptions, backend: str, batch_rows: int
         previous = None
         for batch in iter_batches([src], options.columns(), batch_rows):
             tokenized = pool.submit(encode_batch, enc, batch.texts(), threads)
+            if previous is None:  # while the first batch is tokenized: the compiled kernels, for an input
+                kernels(2 * src.size)  # large enough to pay for loading them (parquet holds text at about 2:1)
             scan = scan_batch(batch, minhasher)
             if previous is not None:
                 finish(*previous)
