@@ -181,9 +181,9 @@ def text_bytes(files: list[str]) -> int:
 def measure(variant: str, files: list[str], workers: int) -> dict:
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         cmd = [sys.executable, __file__, "--child", variant, "--out", tmp, "--workers", str(workers), *files]
-        out, peak = run_sampled(cmd)
+        out, peak, pss = run_sampled(cmd)
         result = json.loads(out.strip().splitlines()[-1])
-        result["peak_rss_mb"] = peak
+        result["peak_rss_mb"], result["peak_pss_mb"] = peak, pss
         return result
 
 
@@ -229,12 +229,14 @@ def main() -> None:
     print(f"\n{corpora.describe(args)} ({text_mb:.0f} MB of text, {mb:.0f} MB of parquet), {args.workers} workers, "
           f"median of {args.repeat} interleaved rounds; 1-minute load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after\n")
-    print("| variant | seconds | x llm.c time | tokens written | peak RSS MB (process tree) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| variant | seconds | x llm.c time | tokens written | peak RSS MB (process tree) | peak PSS MB (process tree) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for v in variants:
         ratio = statistics.median(r[v]["seconds"] / r["llmc"]["seconds"] for r in runs) if "llmc" in variants else None
         rss = statistics.median(r[v]["peak_rss_mb"] for r in runs)
-        print(f"| {v} | {median[v]:.1f} | {'-' if ratio is None else f'{ratio:.2f}'} | {runs[0][v]['tokens']:,} | {rss:.0f} |")
+        pss = statistics.median(r[v]["peak_pss_mb"] for r in runs)
+        print(f"| {v} | {median[v]:.1f} | {'-' if ratio is None else f'{ratio:.2f}'} | {runs[0][v]['tokens']:,} | {rss:.0f} "
+              f"| {pss:.0f} |")
     for name in (v for v in variants if v.startswith("dataprep") and v != "dataprep-add1"):
         stage = {k: statistics.median(r[name][k] for r in runs) for k in ("scan_seconds", "decide_seconds", "write_seconds")}
         r = runs[0][name]

@@ -163,8 +163,9 @@ def rounds(variants: list[str], files: list[str], repeat: int) -> list[dict[str,
         order = variants if k % 2 == 0 else variants[::-1]
         results = {}
         for v in order:
-            stdout, tree_peak = run_sampled([sys.executable, __file__, "--child", v, *files])
-            results[v] = {**json.loads(stdout.strip().splitlines()[-1]), "tree_peak_rss_mb": tree_peak}
+            stdout, tree_rss, tree_pss = run_sampled([sys.executable, __file__, "--child", v, *files])
+            results[v] = {**json.loads(stdout.strip().splitlines()[-1]), "tree_peak_rss_mb": tree_rss,
+                          "tree_peak_pss_mb": tree_pss}
             print(f"round {k + 1} {v}: {results[v]}", file=sys.stderr)
         out.append(results)
     return out
@@ -203,15 +204,17 @@ def main() -> None:
           f"median of {args.repeat} interleaved rounds; 1-minute load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after\n")
     print("| variant | seconds | MB/s | x tiktoken time | CPU s | x tiktoken CPU | peak RSS MB (driver) | peak RSS MB "
-          "(process tree) |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          "(process tree) | peak PSS MB (process tree) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     median = {v: statistics.median(r[v]["seconds"] for r in runs) for v in variants}
     for v in variants:
         ratio, cpu_ratio = (_paired(runs, v, "tiktoken", key) for key in ("seconds", "cpu_seconds"))
         cpu = statistics.median(r[v]["cpu_seconds"] for r in runs)
         rss = statistics.median(r[v]["peak_rss_mb"] for r in runs)
         tree = statistics.median(r[v]["tree_peak_rss_mb"] for r in runs)
-        print(f"| {v} | {median[v]:.2f} | {mb / median[v]:.1f} | {ratio} | {cpu:.1f} | {cpu_ratio} | {rss:.0f} | {tree:.0f} |")
+        pss = statistics.median(r[v]["tree_peak_pss_mb"] for r in runs)
+        print(f"| {v} | {median[v]:.2f} | {mb / median[v]:.1f} | {ratio} | {cpu:.1f} | {cpu_ratio} | {rss:.0f} | {tree:.0f} "
+              f"| {pss:.0f} |")
     tokens = {r[v]["tokens"] for r in runs for v in variants}
     print(f"\ntokens (EOT included): {', '.join(f'{t:,}' for t in sorted(tokens))}")
     if "datasketch" in median and "estimate" in median:

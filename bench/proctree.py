@@ -1,4 +1,9 @@
-"""Resident memory of a process and all its descendants (pool workers included), sampled while it runs."""
+"""Memory of a process and all its descendants (pool workers included), sampled while it runs.
+
+Two sums: resident sets (VmRSS), which count a shared library's pages once in every process that maps
+it, and proportional sets (Pss), which share those pages out among the processes: the physical
+memory the tree holds.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,27 @@ from pathlib import Path
 
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of a process and all its descendants, in MB."""
+    return sum(_field(p, "status", "VmRSS:") for p in _tree(pid)) / 1024
+
+
+def tree_pss_mb(pid: int) -> float:
+    """Proportional memory of a process and all its descendants, in MB."""
+    return sum(_field(p, "smaps_rollup", "Pss:") for p in _tree(pid)) / 1024
+
+
+def _field(pid: int, name: str, key: str) -> int:
+    """A kB figure from /proc/PID/NAME (0 once the process is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _tree(pid: int) -> list[int]:
+    """A process and all its descendants."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -16,28 +42,23 @@ def tree_rss_mb(pid: int) -> float:
             children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
         except (OSError, ValueError, IndexError):
             continue
-    total, todo = 0, [pid]
+    found, todo = [], [pid]
     while todo:
         p = todo.pop()
+        found.append(p)
         todo.extend(children.get(p, []))
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
+    return found
 
 
-def run_sampled(cmd: list[str], every: float = 0.1) -> tuple[str, float]:
-    """Run ``cmd``; its standard output and the largest resident memory of its process tree (MB),
-    sampled every ``every`` seconds."""
+def run_sampled(cmd: list[str], every: float = 0.1) -> tuple[str, float, float]:
+    """Run ``cmd``; its standard output and the largest sums of its process tree's resident and
+    proportional memory (MB), sampled every ``every`` seconds."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    peak = 0.0
+    rss = pss = 0.0
     while proc.poll() is None:
-        peak = max(peak, tree_rss_mb(proc.pid))
+        rss, pss = max(rss, tree_rss_mb(proc.pid)), max(pss, tree_pss_mb(proc.pid))
         time.sleep(every)
     out = proc.stdout.read()
     if proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, cmd, out)
-    return out, peak
+    return out, rss, pss

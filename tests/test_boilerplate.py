@@ -6,8 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dataprep.pipeline.estimate
+from dataprep.dedup import boilerplate
 import dataprep.pipeline.scan
 from dataprep.dedup.boilerplate import (
     line_occurrences,
@@ -136,3 +139,18 @@ def test_estimate_tokenizes_each_document_once(edu_shard, monkeypatch):
     r = estimate([str(path)], EstimateOptions(), workers=1, progress=False)  # in this process, where counting is
     assert r["boilerplate_docs"] > 0 and r["boilerplate_tokens"] > 0
     assert sum(seen) == r["docs"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab \n\n\t.é中🙂")), max_size=40), min_size=1, max_size=12),
+       st.integers(1, 5))
+def test_line_tokens_in_parts_equal_the_whole(texts, part):
+    enc = get_encoding()
+    text = pa.array(texts, type=pa.large_string())
+    flat, lengths = encode_batch(enc, texts, 1)
+    whole = boilerplate.line_tokens_of(text, flat, lengths, token_byte_lengths(enc))
+    before, boilerplate.LINE_TOKEN_DOCS = boilerplate.LINE_TOKEN_DOCS, part
+    try:
+        assert np.array_equal(line_tokens(text, flat, lengths, token_byte_lengths(enc)), whole)
+    finally:
+        boilerplate.LINE_TOKEN_DOCS = before

@@ -59,7 +59,9 @@ class EstimateOptions(Rules):
     top_lines: int = 10
     diversity_ngram: int = 13
     fast: bool = False
-    batch_rows: int = 2048
+    # Half of build's: each scan process holds about 60 MB less (docs/benchmarks.md, memory), and the
+    # scan is no slower; the report does not depend on it.
+    batch_rows: int = 1024
     encoding: str = "gpt2"
     tokenizer_backend: str = "tiktoken"  # or "riptoken": the same ids, faster
     plan: Plan | None = None

@@ -58,15 +58,30 @@ def _word_hash(data, start, end):
 
 
 @jit
-def words(data, line_offsets):
-    """(hash of every word in order, int64 index of each line's first word and the word count at the
-    end): words are runs of bytes other than the space, never across a line's bounds."""
+def _line_words(data, line_offsets):
+    """int64 index of each line's first word, and the word count at the end: words are runs of bytes
+    other than the space, never across a line's bounds."""
     n_lines = len(line_offsets) - 1
-    hashes = np.empty(len(data) // 2 + 1, dtype=np.uint64)
     line_words = np.empty(n_lines + 1, dtype=np.int64)
     count = 0
     for line in range(n_lines):
         line_words[line] = count
+        previous = _SPACE
+        for i in range(line_offsets[line], line_offsets[line + 1]):
+            count += (data[i] != _SPACE) & (previous == _SPACE)
+            previous = data[i]
+    line_words[n_lines] = count
+    return line_words
+
+
+@jit
+def words(data, line_offsets):
+    """(hash of every word in order, ``_line_words``): counted first, so that the hashes take no more
+    memory than they need."""
+    line_words = _line_words(data, line_offsets)
+    hashes = np.empty(line_words[-1], dtype=np.uint64)
+    count = 0
+    for line in range(len(line_offsets) - 1):
         i, end = line_offsets[line], line_offsets[line + 1]
         while i < end:
             if data[i] == _SPACE:
@@ -77,8 +92,7 @@ def words(data, line_offsets):
                 i += 1
             hashes[count] = _word_hash(data, start, i)
             count += 1
-    line_words[n_lines] = count
-    return hashes[:count], line_words
+    return hashes, line_words
 
 
 @jit
