@@ -22,6 +22,18 @@ import time
 import corpora
 
 
+# What the driver does after the scans, and the scan itself when it runs here (one shard): the main
+# thread's CPU seconds in each (cumulative: callees included).
+STAGES = {
+    "scan (here only for one shard: tokenizing runs beside it)": ("pipeline/scan.py", "scan_source"),
+    "load the scans (docs.parquet, ids, val keys)": ("pipeline/scan_shards.py", "load_scanned"),
+    "decide (filters, exact, band tasks, components)": ("dedup/decide.py", "decide"),
+    "boilerplate (count, then reduce places, a shard at a time)": ("pipeline/estimate.py", "_boilerplate_in"),
+    "diversity registers merged": ("pipeline/scan_shards.py", "diversity"),
+    "report": ("pipeline/estimate.py", "full_report"),
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     corpora.add_arguments(ap, shards=1)
@@ -41,8 +53,14 @@ def main() -> None:
     profile.disable()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     out = io.StringIO()
-    pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(args.top)
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime").print_stats(args.top)
     print(out.getvalue())
+    print("| stage (this process's main thread) | CPU s |")
+    print("|---|---:|")
+    for stage, (module, name) in STAGES.items():
+        spent = sum(v[3] for (path, _, func), v in stats.stats.items() if func == name and path.endswith(module))
+        print(f"| {stage} | {spent:.2f} |")
     print(f"{corpora.describe(args)}: estimate {seconds:.2f} s wall under cProfile, {cpu:.2f} s CPU in this process; "
           f"1-minute load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
 

@@ -22,7 +22,6 @@ from dataprep.dedup.boilerplate import line_occurrences, line_tokens, occurrence
 from dataprep.dedup.diversity import NgramDiversity
 from dataprep.dedup.minhash import LSHParams, MinHasher
 from dataprep.io.reader import Batch, Source, iter_batches, read_rows
-from dataprep.text.compiled import kernels
 from dataprep.text.hashing import doc_digests, hash_batch
 from dataprep.text.normalize import normalize_batch
 from dataprep.text.tokenizer import encode_batch, get_encoding, token_byte_lengths
@@ -125,8 +124,6 @@ def scan_source(src: Source, options: ScanOptions, backend: str, batch_rows: int
         previous = None
         for batch in iter_batches([src], options.columns(), batch_rows):
             tokenized = pool.submit(encode_batch, enc, batch.texts(), threads)
-            if previous is None:  # while the first batch is tokenized: the compiled kernels, for an input
-                kernels(2 * src.size)  # large enough to pay for loading them (parquet holds text at about 2:1)
             scan = scan_batch(batch, minhasher)
             if previous is not None:
                 finish(*previous)

@@ -29,6 +29,7 @@ from dataprep.io.storage import Store, file_sha256, is_url
 from dataprep.pipeline.outdir import fingerprint
 from dataprep.pipeline.progress import Progress
 from dataprep.pipeline.scan import OPTIONAL_COLUMNS, ScanOptions, ShardScan, scan_source
+from dataprep.text.compiled import kernels
 from dataprep.text.tokenizer import bin_dtype, get_encoding
 
 # Bumped whenever what a scan writes changes: a scan of another format is never reused.
@@ -63,11 +64,13 @@ class ScanJob:
     backend: str  # a tokenizer backend verified to give the encoding's ids
     batch_rows: int
     threads: int
+    process_text: int  # about the bytes of text the process running this job scans in all (its share)
 
 
 def scan_shard(job: ScanJob) -> dict:
     """Scan one input into its directory; the marker is written last, naming the scan's key and each
     file's size and sha256."""
+    kernels(job.process_text)  # loaded where the process's share of the scan pays for loading them
     scan_dir = Store(job.state).sub(job.out)
     tokens_written: dict = {}
     if job.tokens is None:
@@ -198,9 +201,12 @@ class Scanner:
             todo.append(shard)
         bar = Progress(f"{self.label}: scan", sum(s.source.rows for s in todo), self.progress)
         # Shards run as parallel tasks; a lone shard gets the tokenizer threads instead.
-        threads = max(1, self.engine.workers // max(1, min(self.engine.workers, len(todo))))
+        processes = max(1, min(self.engine.workers, len(todo)))
+        threads = max(1, self.engine.workers // processes)
+        # Each process's share of the text: parquet holds text at about 2:1.
+        share = 2 * sum(s.source.size for s in todo) // processes
         jobs = [ScanJob(s.source, s.identity, self.options, self.state.url, s.dir, self.work.url,
-                        tokens_file(s.dir) if s.keep_tokens else None, self.backend, self.batch_rows, threads)
+                        tokens_file(s.dir) if s.keep_tokens else None, self.backend, self.batch_rows, threads, share)
                 for s in todo]
         for job, info in zip(jobs, self.engine.map(scan_shard, jobs)):
             bar.update(info["rows"], job.source.size)

@@ -20,11 +20,11 @@ from functools import lru_cache
 from types import SimpleNamespace
 
 SWITCH = "DATAPREP_NUMBA"  # "0": the numpy code, even where numba is installed
-# Loading the compiled code (importing numba, reading its cache) costs about 0.7 core-seconds; the
-# kernels save about 0.025 core-seconds per MB of text (bench/profile_estimate.py, docs/benchmarks.md).
-# So they are loaded only for work of at least this many bytes (a scan asks for its whole input's);
-# once loaded, every call uses them.
-WORTH_LOADING = 32 << 20
+# Loading the compiled code (importing numba, reading its cache) costs about 0.7 core-seconds and 60 MB;
+# the kernels save about 0.02 core-seconds per MB of text: on one 50 MB input estimate takes as much CPU
+# either way (docs/benchmarks.md). So they are loaded only for work of at least this many bytes (a scan
+# asks for its process's share of the text); once loaded, every call uses them.
+WORTH_LOADING = 128 << 20
 
 
 def kernels(work: int = WORTH_LOADING) -> SimpleNamespace | None:
