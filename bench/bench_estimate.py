@@ -11,6 +11,7 @@ Variants, each in its own process so peak RSS is its own:
   fast       dataprep estimate --fast (metadata only)
   estimate-riptoken  dataprep estimate --tokenizer riptoken (same report, faster tokenizer)
   estimate-numpy  dataprep estimate without its compiled kernels (DATAPREP_NUMBA=0): the numpy code
+  estimate-compiled  dataprep estimate with the kernels loaded whatever the input's size (in-process scans)
   estimate-workers1, estimate-workers2  dataprep estimate --workers 1 / --workers 2 (the scaling goal:
              several shards; estimate alone runs one worker per core)
   estimate@REF  dataprep estimate as it was at git commit REF (its dataprep/ exported to
@@ -104,9 +105,15 @@ def run_datasketch(files: list[str]) -> dict:
 
 
 def run_estimate(files: list[str], fast: bool = False, backend: str = "tiktoken", workers: int | None = None,
-                 compiled: bool = True) -> dict:
-    if not compiled:
-        os.environ["DATAPREP_NUMBA"] = "0"  # read when the scan first hashes (text/compiled.py)
+                 compiled: bool | None = None) -> dict:
+    """``compiled``: None as estimate chooses, False never the kernels, True the kernels whatever the size
+    (this process's scans only: one shard, or --workers 1)."""
+    if compiled is False:
+        os.environ["DATAPREP_NUMBA"] = "0"  # read when the kernels are first asked for (text/compiled.py)
+    if compiled:
+        from dataprep.text import compiled as kernels
+
+        kernels.WORTH_LOADING = 0
     from dataprep.pipeline.estimate import EstimateOptions, estimate
 
     opts = EstimateOptions(fast=fast, tokenizer_backend=backend)
@@ -122,6 +129,7 @@ VARIANTS = {
     "fast": lambda f: run_estimate(f, fast=True),
     "estimate-riptoken": lambda f: run_estimate(f, backend="riptoken"),
     "estimate-numpy": lambda f: run_estimate(f, compiled=False),
+    "estimate-compiled": lambda f: run_estimate(f, compiled=True),
     "estimate-workers1": lambda f: run_estimate(f, workers=1),
     "estimate-workers2": lambda f: run_estimate(f, workers=2),
 }
