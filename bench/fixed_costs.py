@@ -22,7 +22,7 @@ PROBES = {
     "token byte lengths (estimate's line counts)":
         "from dataprep.text.tokenizer import get_encoding as g, token_byte_lengths as b; e = g(); T(); b(e)",
     "accent table (first non-ASCII line)": "from dataprep.text.normalize import accent_map as a; T(); a()",
-    "compiled kernels loaded (numba imported, cache read; an input of 32 MB or more)":
+    "compiled kernels loaded (numba imported, cache read; a process's share of 128 MB or more)":
         "import numpy as np; from dataprep.text.compiled import kernels; T(); "
         "kernels().words(np.zeros(1, np.uint8), np.zeros(2, np.int64))",
     "2 spawned build workers, ready (import + encoding)":

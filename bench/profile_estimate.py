@@ -26,6 +26,7 @@ import corpora
 # thread's CPU seconds in each (cumulative: callees included).
 STAGES = {
     "scan (here only for one shard: tokenizing runs beside it)": ("pipeline/scan.py", "scan_source"),
+    "write the scan's state files, each sealed with its sha256": ("pipeline/scan_shards.py", "_write_state"),
     "load the scans (docs.parquet, ids, val keys)": ("pipeline/scan_shards.py", "load_scanned"),
     "decide (filters, exact, band tasks, components)": ("dedup/decide.py", "decide"),
     "boilerplate (count, then reduce places, a shard at a time)": ("pipeline/estimate.py", "_boilerplate_in"),
