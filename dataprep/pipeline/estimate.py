@@ -41,7 +41,7 @@ from dataprep.pipeline.inputs import Inputs, LazyInputs
 from dataprep.pipeline.plan import Plan
 from dataprep.pipeline.progress import Progress
 from dataprep.pipeline.scan import OPTIONAL_COLUMNS, tokens_again
-from dataprep.pipeline.scan_shards import Scanned, Scanner, Shard, load_scanned, scan_dirs, scan_options
+from dataprep.pipeline.scan_shards import Scanner, Shard, load_scanned, scan_dirs, scan_options
 from dataprep.text.scores import passes_min_score
 from dataprep.text.tokenizer import bin_dtype, get_encoding
 from dataprep.version import __version__
