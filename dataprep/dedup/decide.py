@@ -18,7 +18,7 @@ global (file, row) order, so the same input gives the same decisions either way.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 import numpy as np
@@ -75,6 +75,10 @@ class Documents:
     def __len__(self) -> int:
         return len(self.tokens)
 
+    def take(self, docs: np.ndarray) -> "Documents":
+        """The facts of ``docs`` (indices, in the order given) as a corpus of their own."""
+        return Documents(**{f.name: getattr(self, f.name)[docs] for f in fields(self)})
+
 
 def val_keys(ids: list, digests: np.ndarray) -> np.ndarray:
     """A stable number in [0, 1) per document from its id (its text digest when it has none).
@@ -111,6 +115,10 @@ class BandsInMemory:
         n = len(active)
         ids = np.flatnonzero(active)
         return connected_components(n, *lsh_edges(self.band_hashes[ids], ids)), np.zeros(n, dtype=bool)
+
+    def take(self, docs: np.ndarray) -> "BandsInMemory":
+        """The band hashes of ``docs`` (indices, in the order given), as ``Documents.take`` cuts the facts."""
+        return BandsInMemory(self.band_hashes[docs])
 
 
 @dataclass

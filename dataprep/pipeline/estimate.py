@@ -79,6 +79,7 @@ class Measured:
     samples: dict[int, str]  # one raw text per boilerplate line hash
     diversity: NgramDiversity
     tokenizer: object
+    bands: BandsInMemory  # the near-duplicate band hashes, for decisions over parts of the input (forecast.py)
 
     def written(self, rules: Rules) -> np.ndarray:
         """Tokens (EOT included) each document takes in what build writes: 0 when dropped."""
@@ -95,13 +96,12 @@ def estimate(paths: list[str], opts: EstimateOptions, progress: bool | None = No
     return full_report(measure(sources, opts, progress), opts)
 
 
-def _facts(batch) -> dict:
-    """The metadata columns of a batch as the decision core wants them."""
-    n = len(batch)
-    score, int_score = complete_scores(batch.columns.get("score"), batch.columns.get("int_score"), n)
-    language = batch.columns.get("language_score")
+def metadata_facts(columns: dict, n: int) -> dict:
+    """The metadata columns of ``n`` documents (a batch's, or a file's) as the decision core wants them."""
+    score, int_score = complete_scores(columns.get("score"), columns.get("int_score"), n)
+    language = columns.get("language_score")
     return {"score": score, "int_score": int_score, "language_score": np.full(n, np.nan) if language is None else language,
-            "token_count": batch.columns.get("token_count"), "ids": batch.columns.get("id") or [None] * n}
+            "token_count": columns.get("token_count"), "ids": columns.get("id") or [None] * n}
 
 
 def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None = None) -> Measured:
@@ -131,7 +131,7 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
                 finish(*previous)
             previous = (current, batch.text, scan)
             scans.append(scan)
-            f = _facts(batch)
+            f = metadata_facts(batch.columns, len(batch))
             f["val_key"] = val_keys(f.pop("ids"), scan.digests)
             facts.append(f)
             bar.update(len(batch), int(scan.text_bytes.sum()))
@@ -155,7 +155,6 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
     counts = [f["token_count"] for f in facts]
     near = BandsInMemory(np.concatenate([s.band_hashes for s in scans]))
     decisions = decide(docs, opts, near)
-    del near
     line_hash = np.concatenate([s.line_hash for s in scans])
     line_doc = np.concatenate([s.line_doc for s in scans])
     text_bytes = np.concatenate([s.text_bytes for s in scans])
@@ -184,6 +183,7 @@ def measure(sources: list[Source], opts: EstimateOptions, progress: bool | None 
         samples=samples,
         diversity=diversity,
         tokenizer=enc,
+        bands=near,
     )
 
 
@@ -245,21 +245,13 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
             row = batch.first_row + int(np.flatnonzero(counts < 0)[0])
             raise DataprepError(f"{sources[batch.source].path}: token_count is null at row {row}; --fast needs "
                                 "a count for every document: run without --fast")
-        facts.append(_facts(batch))
+        facts.append(metadata_facts(batch.columns, len(batch)))
         bar.update(len(batch))
     bar.done()
     counts = np.concatenate([f["token_count"] for f in facts])
     n = len(counts)
-    docs = Documents(
-        digests=np.zeros((n, 2), dtype=np.uint64),
-        has_shingles=np.zeros(n, dtype=bool),
-        tokens=counts,
-        score=np.concatenate([f["score"] for f in facts]),
-        int_score=np.concatenate([f["int_score"] for f in facts]),
-        language_score=np.concatenate([f["language_score"] for f in facts]),
-        val_key=np.ones(n),
-        is_val_source=np.zeros(n, dtype=bool),
-    )
+    docs = metadata_documents(counts, *(np.concatenate([f[k] for f in facts])
+                                        for k in ("score", "int_score", "language_score")))
     reason = filter_reasons(docs, opts)
     split = np.where(reason == None, "train", None).astype(object)  # noqa: E711 (elementwise)
     passed = Decisions(reason=reason, split=split, cluster=np.full(n, -1), representative=np.full(n, -1))
@@ -271,6 +263,15 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
     report["diversity"] = None
     _add_plan(report, opts, len(sources))
     return report
+
+
+def metadata_documents(token_count: np.ndarray, score: np.ndarray, int_score: np.ndarray,
+                       language_score: np.ndarray) -> Documents:
+    """Documents known from their metadata columns alone: enough for the filters, never a duplicate."""
+    n = len(token_count)
+    return Documents(digests=np.zeros((n, 2), dtype=np.uint64), has_shingles=np.zeros(n, dtype=bool),
+                     tokens=token_count, score=score, int_score=int_score, language_score=language_score,
+                     val_key=np.ones(n), is_val_source=np.zeros(n, dtype=bool))
 
 
 def _report_head(sources: list[Source], opts: EstimateOptions, enc, tokens: np.ndarray, docs: Documents,
@@ -301,11 +302,11 @@ def _report_head(sources: list[Source], opts: EstimateOptions, enc, tokens: np.n
             "eot": enc.eot_token,
             "bin_dtype": bin_dtype(enc.n_vocab).name,
         }
-    report.update(_score_section(tokens, docs, opts))
+    report.update(score_section(tokens, docs, opts))
     return report
 
 
-def _score_section(tokens: np.ndarray, docs: Documents, opts: EstimateOptions) -> dict:
+def score_section(tokens: np.ndarray, docs: Documents, opts: EstimateOptions) -> dict:
     if not (docs.int_score >= 0).any():
         return {"score_present": False, "score_histogram": None, "min_score": None, "tokens_at_or_above_min_score": None}
     threshold = DEFAULT_MIN_SCORE if opts.min_score is None else opts.min_score
