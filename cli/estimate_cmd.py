@@ -7,6 +7,7 @@ import os
 import shlex
 
 from dataprep.errors import DataprepError, printable
+from dataprep_cli.build_cmd import DEFAULT_DATASET, DEFAULT_SUBSET, TARGET_EPOCHS
 from dataprep_cli.rule_options import add_rule_options, add_tokenizer_option, rule_argv, rules_from
 
 
@@ -17,7 +18,7 @@ def add_estimate(sub) -> None:
         description="Exact GPT-2 tokens, edu-score mix, exact and near duplicates, boilerplate, "
         "effective unique tokens and, given a training plan, how many epochs it repeats.",
     )
-    p.add_argument("paths", nargs="+", metavar="PATH", help="parquet file, directory or glob")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="parquet file, directory or glob")
     p.add_argument("--text-column", help="column holding the text (default: text)")
     p.add_argument("--fast", action="store_true", help="metadata only: tokens from token_count, no dedup")
     add_rule_options(p)
@@ -33,7 +34,23 @@ def add_estimate(sub) -> None:
     g.add_argument("--grad-accum", type=int, default=1, help="micro-batches per step (default 1)")
     g.add_argument("--block-size", type=int, default=1024, help="tokens per sequence (default 1024)")
     g.add_argument("--iters", type=int, help="optimizer steps")
+    add_forecast_options(p)
     p.set_defaults(run=run_estimate)
+
+
+def add_forecast_options(p) -> None:
+    from dataprep.pipeline.forecast import DEFAULT_SHARDS_READ
+
+    f = p.add_argument_group("dataset forecast (how many shards a budget needs)")
+    f.add_argument("--forecast", action="store_true",
+                   help="forecast the effective tokens of the first N files of the whole dataset (PATH, or --dataset): "
+                        "metadata of every file by range reads, duplication from a few files read in full")
+    f.add_argument("--forecast-shards", type=int, metavar="K",
+                   help=f"files read in full for --forecast: the first K - 1 and the last (default {DEFAULT_SHARDS_READ})")
+    f.add_argument("--dataset", help=f"with --forecast: a Hugging Face dataset (default without PATH: {DEFAULT_DATASET})")
+    f.add_argument("--subset", help=f"folder inside the dataset (default: {DEFAULT_SUBSET})")
+    f.add_argument("--epochs", type=float,
+                   help=f"with --forecast and --tokens: times the run may repeat its train split (default {TARGET_EPOCHS:g})")
 
 
 def plan_from_args(args):
@@ -41,6 +58,8 @@ def plan_from_args(args):
 
     run_given = args.batch_size is not None or args.iters is not None
     if args.params is None:
+        if args.forecast and args.tokens and not run_given:
+            return None  # the forecast's budget alone: --tokens T [--epochs E]
         if args.tokens or run_given:
             raise DataprepError("a training plan needs --params (e.g. --params 124M)")
         return None
@@ -78,10 +97,12 @@ def build_command(args, plan: dict) -> tuple[str, str | None]:
                     "build says by how much it falls short), or add --epochs 4 to repeat each token up to 4 times")
     tokens = args.tokens or f"{plan['tokens_seen']:.0f}"
     argv = ["dataprep", "build", "--input", *inputs, "--out", f"build-{tokens}", "--tokens", tokens]
-    argv += rule_argv(args)
-    if args.text_column is not None:
-        argv += ["--text-column", args.text_column]
-    return shlex.join(argv), note
+    return shlex.join(argv + _same_rules(args)), note
+
+
+def _same_rules(args) -> list[str]:
+    """The rule, tokenizer and text-column options given, written back as build arguments."""
+    return rule_argv(args) + ([] if args.text_column is None else ["--text-column", args.text_column])
 
 
 def _parquet_files(directory: str) -> int:
@@ -103,13 +124,23 @@ def run_estimate(args) -> int:
         threads=max(1, args.threads),
         plan=plan_from_args(args),
     )
-    report = estimate(args.paths, opts, progress=False if args.json else None)
-    if "plan" in report:
+    if args.forecast:
+        report = run_forecast(args, opts)
+    elif forecast_only := [o for o in ("dataset", "subset", "forecast_shards", "epochs") if getattr(args, o) is not None]:
+        raise DataprepError(f"--{forecast_only[0].replace('_', '-')} goes with --forecast")
+    elif not args.paths:
+        raise DataprepError("give a PATH to estimate (a parquet file, directory or glob), or --forecast")
+    else:
+        report = estimate(args.paths, opts, progress=False if args.json else None)
+    if "plan" in report and args.forecast:  # the forecast knows how many files of the dataset the budget takes
+        report["plan"]["build_command"] = (report["forecast"]["target"] or {}).get("build_command")
+        report["plan"]["build_note"] = "the dataset forecast below says how many of its files this takes"
+    elif "plan" in report:
         report["plan"]["build_command"], report["plan"]["build_note"] = build_command(args, report["plan"])
     if args.plot:
-        from dataprep.plots import plot_estimate
+        from dataprep.plots import plot_estimate, plot_forecast
 
-        plot_estimate(report, args.plot)
+        (plot_forecast if args.forecast else plot_estimate)(report, args.plot)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -117,3 +148,41 @@ def run_estimate(args) -> int:
         if args.plot:
             print(printable(f"\nplot written to {args.plot}", lines=True))
     return 0
+
+
+def run_forecast(args, opts) -> dict:
+    """The forecast of a directory (or files, globs) or of a hub dataset, and the build that meets --tokens."""
+    from dataprep.pipeline.budget import TokenTarget
+    from dataprep.pipeline.forecast import ForecastOptions, forecast_dataset, hub_dataset, local_dataset
+    from dataprep.pipeline.plan import parse_count
+
+    if args.fast:
+        raise DataprepError("--forecast reads files in full to measure duplication; it does not go with --fast")
+    if args.paths and (args.dataset or args.subset is not None):
+        raise DataprepError("give PATH or --dataset, not both")
+    if args.epochs is not None and not args.tokens:
+        raise DataprepError("--epochs needs --tokens (the budget it divides)")
+    fopts = ForecastOptions(**({} if args.forecast_shards is None else {"shards_read": args.forecast_shards}))
+    target = None
+    if args.tokens:
+        target = TokenTarget(tokens=parse_count(args.tokens, "--tokens"),
+                             **({} if args.epochs is None else {"epochs": args.epochs}))
+    progress = False if args.json else None
+    if args.paths:
+        dataset, source = local_dataset(args.paths), ["--input", *args.paths]
+    else:
+        name, subset = args.dataset or DEFAULT_DATASET, DEFAULT_SUBSET if args.subset is None else args.subset
+        dataset, source = hub_dataset(name, subset, progress), ["--dataset", name, "--subset", subset]
+    report = forecast_dataset(dataset, opts, fopts, target, progress)
+    if target is not None:
+        report["forecast"]["target"]["build_command"] = forecast_build_command(args, source)
+    return report
+
+
+def forecast_build_command(args, source: list[str]) -> str:
+    """``dataprep build --tokens`` over the dataset forecast, with the same rules (it takes files in order
+    until the train split holds the budget, as the forecast counts them)."""
+    argv = ["dataprep", "build", *source, "--out", f"build-{args.tokens}", "--tokens", args.tokens]
+    if args.epochs is not None:
+        argv += ["--epochs", f"{args.epochs:g}"]
+    return shlex.join(argv + _same_rules(args))

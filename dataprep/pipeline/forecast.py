@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 from itertools import combinations
 
 import numpy as np
@@ -206,6 +206,8 @@ def _section(ds: Dataset, picks: list[int], totals: dict, m: Measured, opts: Est
         "metadata_bytes": totals["metadata_bytes"],
         "metadata_file_bytes": int(sum(totals["sizes"][i] for i in unread)),
         "read_in_full": [{"file": i + 1, "path": ds.names[i], "bytes": totals["sizes"][i]} for i in picks],
+        "dataset_files": [{"path": name, "bytes": size} for name, size in zip(ds.names, totals["sizes"])],
+        "rules": rules_of(opts),
         "extrapolation": files / k,
         "within_file_survival": dup.d1,
         "pairs": [{**p, "files": [picks[a] + 1 for a in p["files"]]} for p in dup.pairs],
@@ -224,7 +226,7 @@ def survival_curve(dup: Duplication, k: int, files: int) -> tuple[np.ndarray, np
     median, low, high = (dup.d1 * x for x in model.survival_band(grid, files))
     shard_sd = float(np.std(dup.singles, ddof=1)) if k > 1 else 0.0
     relative_se = shard_sd / max(dup.d1, 1e-12) / np.sqrt(k)
-    low, high = model.widened(median, low, high, k, relative_se, model.realization_sd(shard_sd, files, files))
+    low, high = model.widened(median, low, high, dup.d1, k, relative_se, model.realization_sd(shard_sd, files, files))
     alike = _alike(dup)
     if not alike["alike"]:
         rates = [p["rate"] for p in dup.pairs]
@@ -268,3 +270,52 @@ def shards_for(target: TokenTarget, curve: list[dict]) -> dict:
 
     return {**target.as_dict(), "train_tokens_needed": need, "shards": first("effective_tokens"),
             "shards_if_high": first("high"), "shards_if_low": first("low")}
+
+
+def rules_of(rules: Rules) -> dict:
+    """The decision rules alone (``decide.Rules``'s fields), as build's meta.json writes them in ``options``."""
+    return {f.name: asdict(rules)[f.name] for f in fields(Rules)}
+
+
+def forecast_of(report: dict) -> dict:
+    """The forecast section of an estimate report (``estimate --forecast --json``), or why there is none."""
+    f = report.get("forecast") if isinstance(report, dict) else None
+    if not isinstance(f, dict) or not all(key in f for key in ("curve", "rules", "dataset_files", "dataset")):
+        raise DataprepError("this is not the JSON that `dataprep estimate --forecast --json` prints: it has no "
+                            "forecast in it, or one of another version")
+    return f
+
+
+def check_build(report: dict, meta: dict) -> dict:
+    """A build's effective tokens beside the forecast of ``report`` (estimate --forecast --json), at every
+    shard step a ``--tokens`` build recorded (else at its one size), with what each step added."""
+    f = forecast_of(report)
+    steps = (meta.get("target") or {}).get("steps") or [
+        {"shard": len(meta["sources"]), "effective_tokens": meta["train_tokens"] + meta["val_tokens"], "added_share": None}]
+    curve = f["curve"]
+    rows = []
+    for s in steps:
+        n = s["shard"]
+        if n > len(curve):
+            break
+        at, before = curve[n - 1], curve[n - 2] if n > 1 else None
+        added = at["effective_tokens"] - (before["effective_tokens"] if before else 0)
+        own = at["raw_tokens"] - (before["raw_tokens"] if before else 0)
+        rows.append({"shards": n, "measured": s["effective_tokens"], "forecast": at["effective_tokens"],
+                     "low": at["low"], "high": at["high"], "within_band": at["low"] <= s["effective_tokens"] <= at["high"],
+                     "measured_added_share": s["added_share"], "forecast_added_share": added / own if own else 0.0})
+    return {"dataset": f["dataset"], "rows": rows, "differences": _differences(f, meta)}
+
+
+def _differences(f: dict, meta: dict) -> list[str]:
+    """Why the build may not be the forecast's: other rules, or inputs that are not the dataset's first files."""
+    out = [f"{name} is {meta['options'].get(name)!r} in the build, {value!r} in the forecast"
+           for name, value in f["rules"].items() if meta["options"].get(name) != value]
+    files = f["dataset_files"]
+    for i, src in enumerate(meta["sources"]):
+        want = files[i] if i < len(files) else None
+        if want is None or os.path.basename(want["path"]) != os.path.basename(src["path"]) or want["bytes"] != src["bytes"]:
+            out.append(f"input {i + 1} ({os.path.basename(src['path'])}, {src['bytes']:,} bytes) is not file {i + 1} of "
+                       "the forecast's dataset")
+            break
+    return out
