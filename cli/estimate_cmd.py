@@ -114,7 +114,7 @@ def _parquet_files(directory: str) -> int:
 def run_estimate(args) -> int:
     from dataprep.pipeline.estimate import EstimateOptions, estimate
 
-    from dataprep_cli.report import render_estimate
+    from dataprep_cli.report import render_estimate, render_forecast
 
     opts = EstimateOptions(
         **rules_from(args),
@@ -144,7 +144,8 @@ def run_estimate(args) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(printable(render_estimate(report), lines=True))  # file names and boilerplate lines from the data
+        text = render_estimate(report) + ("\n\n" + render_forecast(report["forecast"]) if args.forecast else "")
+        print(printable(text, lines=True))  # file names and boilerplate lines from the data
         if args.plot:
             print(printable(f"\nplot written to {args.plot}", lines=True))
     return 0

@@ -79,8 +79,6 @@ def render_estimate(r: dict) -> str:
         out.append(f"    {p['build_command']}")
         if p.get("build_note"):
             out.append(f"  ({p['build_note']})")
-    if "forecast" in r:
-        out += ["", render_forecast(r["forecast"])]
     return "\n".join(out)
 
 

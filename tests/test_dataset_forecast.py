@@ -19,7 +19,7 @@ from dataprep.errors import DataprepError
 from dataprep.io.metadata import read_metadata, storage_range
 from dataprep.pipeline import forecast_model as model
 from dataprep.pipeline.estimate import EstimateOptions, estimate
-from dataprep.pipeline.forecast import ForecastOptions, files_read, forecast_dataset, local_dataset
+from dataprep.pipeline.forecast import files_read
 from dataprep.synth import SynthConfig, generate
 from dataprep_cli.main import main
 

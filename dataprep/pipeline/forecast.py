@@ -143,7 +143,7 @@ class Duplication:
     survivors: int  # documents kept in their own file
     pairs: list[dict]  # per pair, in read order: files, documents linked, documents, link rate
     files: list[dict]  # per file read: documents passing the filters, removed within the file
-    measured: list[tuple[int, float]]  # (files, surviving share) over the parts decided: 1, 2 and all k
+    measured: list[tuple[int, float]]  # (files, surviving share) over the parts decided: 1, 2 and all k files
 
 
 def duplication(m: Measured, rows: list[int], filtered: list[int], opts: Rules) -> Duplication:
@@ -179,7 +179,7 @@ def duplication(m: Measured, rows: list[int], filtered: list[int], opts: Rules) 
     return Duplication(d1=d1, singles=[float(x) for x in single],
                        law=model.link_law(y[alone], written[alone], k), survivors=int(alone.sum()), pairs=pairs,
                        files=files,
-                       measured=[(1, d1), (2, pair_kept / max(pair_filtered, 1)), (k, all_kept)])
+                       measured=sorted({1: d1, **({2: pair_kept / pair_filtered} if pairs else {}), k: all_kept}.items()))
 
 
 def _section(ds: Dataset, picks: list[int], totals: dict, m: Measured, opts: EstimateOptions,
