@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields
 from itertools import combinations
 
@@ -33,6 +34,7 @@ from dataprep.pipeline.estimate import EstimateOptions, Measured, full_report, m
     metadata_facts, score_section
 
 DEFAULT_SHARDS_READ = 4  # docs/estimate.md: the benchmark that chose it
+METADATA_READERS = 8  # files whose metadata is read at once
 
 
 @dataclass(frozen=True)
@@ -100,26 +102,36 @@ def forecast_dataset(ds: Dataset, opts: EstimateOptions, fopts: ForecastOptions,
 
 def dataset_totals(ds: Dataset, local: dict[int, str], opts: EstimateOptions) -> dict:
     """Per file: documents, raw tokens (token_count + EOT), tokens passing the filters; the dataset's
-    score mix; and the bytes read for them (files read in full are read from their local copy)."""
+    score mix; and the bytes read for them (files read in full are read from their local copy).
+    Files are read METADATA_READERS at a time (a remote file costs a few round trips), summed in order."""
     columns = ("token_count", "score", "int_score") + (("language_score",) if opts.min_language_score is not None else ())
-    out: dict = {"rows": [], "tokens": [], "filtered": [], "sizes": [], "metadata_bytes": 0, "histogram": None}
-    for i, name in enumerate(ds.names):
+
+    def read(i: int):
         size, fetch = storage_range(local[i]) if i in local else ds.ranged(i)
-        fm = read_metadata(name, size, fetch, columns, opts.text_column)
-        counts = fm.columns.get("token_count")
-        if counts is None or (counts < 0).any():
-            raise DataprepError(f"{name}: --forecast needs a token_count for every document (FineWeb and FineWeb-Edu "
-                                "have one); this file has none or a null, so its tokens are unknown without reading it")
-        facts = metadata_facts(fm.columns, fm.source.rows)
-        docs = metadata_documents(counts, facts["score"], facts["int_score"], facts["language_score"])
-        raw = counts + 1
-        out["rows"].append(fm.source.rows)
-        out["tokens"].append(int(raw.sum()))
-        out["filtered"].append(int(raw[filter_reasons(docs, opts) == None].sum()))  # noqa: E711 (elementwise)
-        out["sizes"].append(size)
-        out["metadata_bytes"] += 0 if i in local else fm.bytes_read
-        out["histogram"] = _add_histogram(out["histogram"], score_section(raw, docs, opts)["score_histogram"])
+        return size, read_metadata(ds.names[i], size, fetch, columns, opts.text_column)
+
+    out: dict = {"rows": [], "tokens": [], "filtered": [], "sizes": [], "metadata_bytes": 0, "histogram": None}
+    with ThreadPoolExecutor(max_workers=METADATA_READERS) as pool:
+        for i, (size, fm) in enumerate(pool.map(read, range(len(ds)))):
+            _add_file(out, ds.names[i], size, fm, 0 if i in local else fm.bytes_read, opts)
     return out
+
+
+def _add_file(out: dict, name: str, size: int, fm, bytes_read: int, opts: EstimateOptions) -> None:
+    """One file's metadata added to the totals."""
+    counts = fm.columns.get("token_count")
+    if counts is None or (counts < 0).any():
+        raise DataprepError(f"{name}: --forecast needs a token_count for every document (FineWeb and FineWeb-Edu "
+                            "have one); this file has none or a null, so its tokens are unknown without reading it")
+    facts = metadata_facts(fm.columns, fm.source.rows)
+    docs = metadata_documents(counts, facts["score"], facts["int_score"], facts["language_score"])
+    raw = counts + 1
+    out["rows"].append(fm.source.rows)
+    out["tokens"].append(int(raw.sum()))
+    out["filtered"].append(int(raw[filter_reasons(docs, opts) == None].sum()))  # noqa: E711 (elementwise)
+    out["sizes"].append(size)
+    out["metadata_bytes"] += bytes_read
+    out["histogram"] = _add_histogram(out["histogram"], score_section(raw, docs, opts)["score_histogram"])
 
 
 def _add_histogram(total: dict | None, more: dict | None) -> dict | None:
