@@ -28,11 +28,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-FAULTS = ("short", "flip", "short_body", "drop_once")
+FAULTS = ("short", "flip", "short_body", "drop_once", "no_range")
 # short:      serves the first half of the file, headers consistent with that (listing still says full size)
 # flip:       serves the right length with one byte flipped
 # short_body: HEAD says the full size, GET announces and sends only half
 # drop_once:  the first GET announces the full size, sends half and drops the connection
+# no_range:   ignores Range headers: every GET gets the whole file, 200
 
 
 @dataclass
@@ -202,7 +203,8 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return
 
             status, body = 200, data
-            if m := re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "")):
+            asked = "" if fault == "no_range" else self.headers.get("Range", "")
+            if m := re.fullmatch(r"bytes=(\d*)-(\d*)", asked):
                 if m[1]:
                     first = int(m[1])
                     last = min(int(m[2]), len(data) - 1) if m[2] else len(data) - 1

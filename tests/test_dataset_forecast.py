@@ -182,6 +182,12 @@ def test_hub_forecast_fetches_the_files_read_and_a_few_percent_of_the_others(hub
     assert f["target"]["build_command"].startswith(f"dataprep build --dataset {REPO} --subset {SUBSET} --out build-200K")
 
 
+def test_a_hub_that_ignores_range_requests_is_one_line(hub, capsys):
+    hub.faults[f"{SUBSET}/004_00000.parquet"] = "no_range"
+    code, _, err = cli(capsys, "estimate", "--forecast", "--dataset", REPO, "--subset", SUBSET, *RULES)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "answered a range request" in err, err
+
+
 def test_build_shows_the_forecast_beside_each_step(pool, capsys, tmp_path):
     estimate_json = tmp_path / "est.json"
     code, out, _ = cli(capsys, "estimate", pool, "--forecast", "--forecast-shards", "3", *RULES, "--json")

@@ -143,9 +143,9 @@ class HubShards:
         with _translated(self.ctx, f.path):
             reply = http_backoff("GET", url, headers={**build_hf_headers(), "Range": f"bytes={start}-{end - 1}"})
             hf_raise_for_status(reply)
-        if reply.status_code != 206:  # a whole file where a range was asked for is never what the caller wants
-            raise DataprepError(f"{self.ctx.endpoint} ignored a range request for {f.path} of {self.ctx.dataset} "
-                                f"(HTTP {reply.status_code})")
+        if len(reply.content) != end - start:  # e.g. a whole file (HTTP 200) where a range was asked for
+            raise DataprepError(f"{self.ctx.endpoint} answered a range request for {end - start:,} bytes of {f.path} "
+                                f"of {self.ctx.dataset} with {len(reply.content):,} (HTTP {reply.status_code})")
         return reply.content
 
 
