@@ -244,7 +244,7 @@ def survival_curve(dup: Duplication, k: int, files: int) -> tuple[np.ndarray, np
         rates = [p["rate"] for p in dup.pairs]
         low = np.minimum(low, model.homogeneous(min(dup.singles), max(rates), files))
         high = np.maximum(high, model.homogeneous(max(dup.singles), min(rates), files))
-    return median, low, high, alike
+    return median, low, np.minimum(high, 1.0), alike  # no corpus keeps more than its filtered tokens
 
 
 def _alike(dup: Duplication) -> dict:
