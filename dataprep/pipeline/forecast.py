@@ -200,9 +200,11 @@ def _section(ds: Dataset, picks: list[int], totals: dict, m: Measured, opts: Est
     dup = duplication(m, [totals["rows"][i] for i in picks], [totals["filtered"][i] for i in picks], opts)
     survival, low, high, alike = survival_curve(dup, k, files)
     filtered = np.cumsum(totals["filtered"])
-    curve = [{"shards": n + 1, "raw_tokens": int(raw), "filtered_tokens": int(f), "effective_tokens": round(f * s),
-              "low": round(f * lo), "high": round(f * hi)}
-             for n, (raw, f, s, lo, hi) in enumerate(zip(np.cumsum(totals["tokens"]), filtered, survival, low, high))]
+    # A file added never takes effective tokens away, so no edge of the band falls as N grows.
+    median, low, high = (np.maximum.accumulate(filtered * x) for x in (survival, low, high))
+    curve = [{"shards": n + 1, "raw_tokens": int(raw), "filtered_tokens": int(f), "effective_tokens": round(s),
+              "low": round(lo), "high": round(hi)}
+             for n, (raw, f, s, lo, hi) in enumerate(zip(np.cumsum(totals["tokens"]), filtered, median, low, high))]
     kept_doc_tokens = float(m.docs.tokens[m.decisions.kept].mean() + 1) if m.decisions.kept.any() else 1.0
     for row in curve:
         row["train_tokens"] = round(row["effective_tokens"] * (1 - _val_share(row["effective_tokens"] / kept_doc_tokens,
