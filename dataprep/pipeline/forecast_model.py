@@ -18,8 +18,8 @@ documents copied everywhere, most rarely). The survival of the first N shards is
 
 What k shards say. For each survivor, the number y of the k - 1 other shards read that hold a copy
 (``copies_elsewhere``) has the law P(y) = C(k-1, y) E[(1 - e^-lam)^y e^-lam(k-1-y)]; its measured
-distribution (weighted by tokens) is the data. The parameters are weighed on a grid by that
-multinomial likelihood (flat in u, log alpha and log mu), so where k shards cannot tell the laws apart
+distribution (weighted by tokens) is the data. The laws of a grid (the prior: each equally likely)
+are weighed by that multinomial likelihood, so where k shards cannot tell the laws apart
 (how many documents no shard repeats, how unequal the copy rates are), every law they allow stays in
 the band. That is the species-accumulation problem: the band widens with N / k, and beyond the shards
 read it is a model, not a measurement.
@@ -39,9 +39,9 @@ ALPHA_GRID = np.append(np.exp(np.linspace(math.log(0.1), math.log(200.0), 20)), 
 MU_GRID = np.append(0.0, np.exp(np.linspace(math.log(1e-4), math.log(3.0), 50)))
 # Copies come in groups: the documents of one group share their links (a group read in two shards
 # gives two documents with the same links), so the survivors are not independent draws. The
-# likelihood counts each as a quarter of a draw: the value at which the band covered the real build
-# in 10 of 10 seeds of each generator of bench/forecast_accuracy.py (docs/estimate.md); at 2 it did
-# in 7 to 9 of 10 on the pool with the middle overlap.
+# likelihood counts each as a quarter of a draw: the value at which the band held the real value in
+# at least 9 of 10 seeds for every generator, N and k of bench/forecast_accuracy.py (docs/estimate.md);
+# at 2 it held it in 7 to 9 of 10 for the pool with the middle overlap.
 DESIGN_EFFECT = 4.0
 BAND_Z = 2.0  # standard errors each side for the measured parts of the band (about 95%)
 BAND_QUANTILES = (0.025, 0.975)
