@@ -18,7 +18,9 @@ from hubserver import FakeHub
 from dataprep.errors import DataprepError
 from dataprep.io.metadata import read_metadata, storage_range
 from dataprep.pipeline import forecast_model as model
-from dataprep.pipeline.estimate import EstimateOptions, estimate
+from dataprep.dedup.decide import decide
+from dataprep.io.reader import open_sources
+from dataprep.pipeline.estimate import EstimateOptions, estimate, measure
 from dataprep.pipeline.forecast import files_read
 from dataprep.synth import SynthConfig, generate
 from dataprep_cli.main import main
@@ -70,6 +72,17 @@ def test_metadata_of_a_file_that_is_not_parquet_is_one_line(tmp_path):
     bad.write_bytes(b"not parquet at all, not even close" * 10)
     with pytest.raises(DataprepError, match="no parquet footer"):
         read_metadata(str(bad), *storage_range(str(bad)), COLUMNS)
+
+
+def test_a_part_of_a_measurement_decides_as_that_part_alone(pool):
+    """Documents.take and BandsInMemory.take: the second of three files, cut from one measurement."""
+    files = sorted(str(p) for p in pool.glob("*.parquet"))[:3]
+    opts = EstimateOptions(min_score=None, val_fraction=0.05)
+    m = measure(open_sources(files), opts, progress=False)
+    part = np.arange(m.sources[0].rows, m.sources[0].rows + m.sources[1].rows)
+    kept = decide(m.docs.take(part), opts, m.bands.take(part)).kept
+    assert int((m.docs.tokens[part][kept] + 1).sum()) == estimate([files[1]], opts, progress=False)["effective_tokens"]
+    assert kept.sum() > int(m.decisions.kept[part].sum())  # alone, it keeps what the other two files copy
 
 
 def test_files_read_are_the_first_and_the_last():
