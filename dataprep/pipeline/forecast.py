@@ -28,6 +28,7 @@ from dataprep.dedup.decide import MAX_VAL_SHARE, MIN_VAL_DOCS, Rules, decide, fi
 from dataprep.errors import DataprepError
 from dataprep.io.metadata import read_metadata, storage_range
 from dataprep.io.reader import open_sources, resolve_paths
+from dataprep.io.storage import is_url
 from dataprep.pipeline import forecast_model as model
 from dataprep.pipeline.budget import TokenTarget
 from dataprep.pipeline.estimate import EstimateOptions, Measured, full_report, measure, metadata_documents, \
@@ -55,6 +56,7 @@ class Dataset:
     names: list[str]
     ranged: Callable[[int], tuple[int, Callable[[int, int], bytes]]]  # i -> (size, fetch(start, end))
     local: Callable[[int], str]  # i -> a local path of the whole file (downloaded, for a hub)
+    local_files: bool = False  # on this machine: reading one costs no round trip
 
     def __len__(self) -> int:
         return len(self.names)
@@ -63,7 +65,8 @@ class Dataset:
 def local_dataset(paths: list[str]) -> Dataset:
     """Files, directories (every parquet file below, sorted) and globs, as estimate and build resolve them."""
     files = resolve_paths(paths)
-    return Dataset(", ".join(paths), files, lambda i: storage_range(files[i]), lambda i: files[i])
+    return Dataset(", ".join(paths), files, lambda i: storage_range(files[i]), lambda i: files[i],
+                   local_files=not any(is_url(f) for f in files))
 
 
 def hub_dataset(dataset: str, subset: str, progress: bool | None = None) -> Dataset:
@@ -103,7 +106,7 @@ def forecast_dataset(ds: Dataset, opts: EstimateOptions, fopts: ForecastOptions,
 def dataset_totals(ds: Dataset, local: dict[int, str], opts: EstimateOptions) -> dict:
     """Per file: documents, raw tokens (token_count + EOT), tokens passing the filters; the dataset's
     score mix; and the bytes read for them (files read in full are read from their local copy).
-    Files are read METADATA_READERS at a time (a remote file costs a few round trips), summed in order."""
+    Remote files are read METADATA_READERS at a time (each costs a few round trips), summed in order."""
     columns = ("token_count", "score", "int_score") + (("language_score",) if opts.min_language_score is not None else ())
 
     def read(i: int):
@@ -111,7 +114,7 @@ def dataset_totals(ds: Dataset, local: dict[int, str], opts: EstimateOptions) ->
         return size, read_metadata(ds.names[i], size, fetch, columns, opts.text_column)
 
     out: dict = {"rows": [], "tokens": [], "filtered": [], "sizes": [], "metadata_bytes": 0, "histogram": None}
-    with ThreadPoolExecutor(max_workers=METADATA_READERS) as pool:
+    with ThreadPoolExecutor(max_workers=1 if ds.local_files else METADATA_READERS) as pool:
         for i, (size, fm) in enumerate(pool.map(read, range(len(ds)))):
             _add_file(out, ds.names[i], size, fm, 0 if i in local else fm.bytes_read, opts)
     return out

@@ -101,12 +101,13 @@ def _link_probabilities(g: Grid, k: int) -> np.ndarray:
 
 def posterior(law: np.ndarray, documents: int, k: int) -> Grid:
     """The grid's laws weighed by the likelihood of the measured link law over ``documents`` survivors;
-    laws of negligible weight are dropped."""
+    the least likely laws, together a ten-thousandth of the weight, are dropped."""
     u, alpha, mu = (a.ravel() for a in np.meshgrid(U_GRID, ALPHA_GRID, MU_GRID, indexing="ij"))
     g = Grid(u, alpha, mu, np.ones(len(u)))
     loglik = (documents / DESIGN_EFFECT) * (law[:, None] * np.log(_link_probabilities(g, k))).sum(axis=0)
     w = np.exp(loglik - loglik.max())
-    keep = w > 1e-6
+    order = np.argsort(w, kind="stable")
+    keep = np.sort(order[np.cumsum(w[order]) > 1e-4 * w.sum()])
     return Grid(u[keep], alpha[keep], mu[keep], w[keep] / w[keep].sum())
 
 
