@@ -180,7 +180,7 @@ def hub(big_docs, monkeypatch, tmp_path):
     server.close()
 
 
-def test_hub_forecast_fetches_the_files_read_and_a_few_percent_of_the_others(hub, capsys):
+def test_hub_forecast_fetches_the_files_read_and_a_few_percent_of_the_others(hub, capsys, monkeypatch):
     code, out, err = cli(capsys, "estimate", "--forecast", "--dataset", REPO, "--subset", SUBSET, "--tokens", "200K",
                          *RULES, "--json")
     assert code == 0, err
@@ -193,6 +193,9 @@ def test_hub_forecast_fetches_the_files_read_and_a_few_percent_of_the_others(hub
     served = sum(hub.served[p] for p in others)
     assert served == f["metadata_bytes"] and 0 < served <= 0.03 * sum(sizes[p] for p in others)
     assert f["target"]["build_command"].startswith(f"dataprep build --dataset {REPO} --subset {SUBSET} --out build-200K")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # the files read are cached, the others' ranges cannot be had
+    code, _, err = cli(capsys, "estimate", "--forecast", "--dataset", REPO, "--subset", SUBSET, *RULES)
+    assert code == 2 and "HF_HUB_OFFLINE=1 forbids" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_a_hub_that_ignores_range_requests_is_one_line(hub, capsys):

@@ -4,8 +4,9 @@ from the metadata of every file and k files read in full.
 1. Totals: the metadata columns of every file (``io/metadata.py``: footer and those column chunks,
    by byte ranges) give each file's exact raw tokens (``token_count`` + 1 EOT per document), its score
    mix, and the tokens that pass the filters, for a few percent of its bytes.
-2. Duplication: k files (the first k - 1 and the last) are read in full and measured once, as estimate measures (``measure``); the decision core then runs on parts of
-   those documents, without reading anything again: each file alone (duplication within a file),
+2. Duplication: k files (the first k - 1 and the last) are read in full and measured once, as
+   estimate measures (``measure``); the decision core then runs on parts of those documents,
+   without reading anything again: each file alone (duplication within a file),
    each pair (links across two files, and whether the files are alike), and all k (how many of the
    other files read hold a copy of each document).
 3. The forecast (``forecast_model.py``): the share of the filtered tokens that survives after N files,
@@ -76,6 +77,9 @@ def hub_dataset(dataset: str, subset: str, progress: bool | None = None) -> Data
 
     hub = HubShards(dataset, subset, progress=progress)
     sizes = [f.size for f in hub.files]
+    if None in sizes:  # offline, the cache was listed: no sizes, and no range requests either
+        raise DataprepError(f"--forecast reads byte ranges of every file of {hub.where}, which HF_HUB_OFFLINE=1 "
+                            "forbids; unset HF_HUB_OFFLINE")
     return Dataset(hub.description, [f.path for f in hub.files],
                    lambda i: (sizes[i], lambda start, end: hub.read_range(i, start, end)), lambda i: str(hub.fetch(i)))
 
