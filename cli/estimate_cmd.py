@@ -161,13 +161,14 @@ def run_forecast(args, opts) -> dict:
         raise DataprepError("--forecast reads files in full to measure duplication; it does not go with --fast")
     if args.paths and (args.dataset or args.subset is not None):
         raise DataprepError("give PATH or --dataset, not both")
-    if args.epochs is not None and not args.tokens:
+    # The budget: --tokens, or the tokens a training plan given by its batch shape sees.
+    tokens = args.tokens or (f"{opts.plan.tokens_seen:.0f}" if opts.plan is not None else None)
+    if args.epochs is not None and not tokens:
         raise DataprepError("--epochs needs --tokens (the budget it divides)")
     fopts = ForecastOptions(**({} if args.forecast_shards is None else {"shards_read": args.forecast_shards}))
     target = None
-    if args.tokens:
-        target = TokenTarget(tokens=parse_count(args.tokens, "--tokens"),
-                             **({} if args.epochs is None else {"epochs": args.epochs}))
+    if tokens:
+        target = TokenTarget(tokens=parse_count(tokens, "--tokens"), **({} if args.epochs is None else {"epochs": args.epochs}))
     progress = False if args.json else None
     if args.paths:
         dataset, source = local_dataset(args.paths), ["--input", *args.paths]
@@ -176,14 +177,14 @@ def run_forecast(args, opts) -> dict:
         dataset, source = hub_dataset(name, subset, progress), ["--dataset", name, "--subset", subset]
     report = forecast_dataset(dataset, opts, fopts, target, progress)
     if target is not None:
-        report["forecast"]["target"]["build_command"] = forecast_build_command(args, source)
+        report["forecast"]["target"]["build_command"] = forecast_build_command(args, source, tokens)
     return report
 
 
-def forecast_build_command(args, source: list[str]) -> str:
+def forecast_build_command(args, source: list[str], tokens: str) -> str:
     """``dataprep build --tokens`` over the dataset forecast, with the same rules (it takes files in order
     until the train split holds the budget, as the forecast counts them)."""
-    argv = ["dataprep", "build", *source, "--out", f"build-{args.tokens}", "--tokens", args.tokens]
+    argv = ["dataprep", "build", *source, "--out", f"build-{tokens}", "--tokens", tokens]
     if args.epochs is not None:
         argv += ["--epochs", f"{args.epochs:g}"]
     return shlex.join(argv + _same_rules(args))

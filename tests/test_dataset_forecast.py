@@ -247,3 +247,13 @@ def test_synth_dumps_and_repeats_last(tmp_path, capsys):
                         (["--dumps", "0"], "at least 1")):
         code, _, err = cli(capsys, "synth", tmp_path / "x", *argv)
         assert code == 2 and words in err, err
+
+
+def test_a_plan_by_batch_shape_is_the_forecast_budget(pool, capsys):
+    code, out, err = cli(capsys, "estimate", pool, "--forecast", "--forecast-shards", "3", "--params", "1M",
+                         "--batch-size", "2", "--iters", "10", "--block-size", "64", *RULES, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    target = report["forecast"]["target"]
+    assert target["tokens"] == 2 * 10 * 64 and "--tokens 1280" in target["build_command"]
+    assert report["plan"]["build_command"] == target["build_command"]
