@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -119,15 +120,23 @@ def estimate(inputs: list[str] | LazyInputs, opts: EstimateOptions, shards: int 
 
 @contextmanager
 def _work_dir(work: str | None) -> Iterator[Store]:
-    """The directory the scans go to: ``work``, or a temporary one removed afterwards."""
-    if work is not None:
-        yield Store(work)
+    """A directory of this run's own for the scans, removed afterwards: under ``work`` when given (where
+    nothing else is touched), else a temporary one."""
+    if work is None:
+        root = tempfile.mkdtemp(prefix="dataprep-estimate-")
+        try:
+            yield Store(root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
         return
-    root = tempfile.mkdtemp(prefix="dataprep-estimate-")
+    parent = Store(work)
+    if parent.local and parent.exists() and not parent.local_path().is_dir():
+        raise DataprepError(f"--work {work} is not a directory")
+    mine = parent.sub(f"dataprep-estimate-{uuid.uuid4().hex[:12]}")
     try:
-        yield Store(root)
+        yield mine
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        mine.remove()
 
 
 def measure(feed: Inputs | list[str], opts: EstimateOptions, engine: Engine | None = None, work: str | None = None,
