@@ -43,6 +43,9 @@ def add_build(sub) -> None:
     add_tokenizer_option(o)
     add_engine_options(o)
     o.add_argument("--json", action="store_true", help="print meta.json only, no progress")
+    o.add_argument("--forecast", metavar="EST.json",
+                   help="the JSON of `dataprep estimate --forecast --json`: show its forecast beside what each shard "
+                        "step measured (printed only: meta.json and the bins do not change)")
     take_negative_values(p)
     p.set_defaults(run=run_build)
 
@@ -67,6 +70,24 @@ def _say(line: str) -> None:
     print(printable(line), file=sys.stderr)
 
 
+def _forecast(path: str) -> dict:
+    """The estimate report ``path`` holds, read before the build starts so that a bad one costs nothing."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            report = json.load(f)
+    except OSError as exc:
+        raise DataprepError(f"--forecast {path}: cannot read it ({exc.strerror or exc})") from None
+    except ValueError:
+        raise DataprepError(f"--forecast {path}: not JSON; give the output of `dataprep estimate --forecast --json`") from None
+    from dataprep.pipeline.forecast import forecast_of
+
+    try:
+        forecast_of(report)
+    except DataprepError as exc:
+        raise DataprepError(f"--forecast {path}: {exc}") from None
+    return report
+
+
 def run_build(args) -> int:
     from dataprep.pipeline.build import BuildOptions, build
 
@@ -79,14 +100,20 @@ def run_build(args) -> int:
         formats=("nanogpt", "llmc") if args.format == "llmc" else ("nanogpt",),
     )
     target = _target(args)
+    forecast = _forecast(args.forecast) if args.forecast else None
     inputs = _inputs(args)
     shards = args.shards if args.input or target else None  # a hub fetch without --tokens already took the first N
     stats: dict = {}
     meta = build(inputs, args.out, opts, shards=shards, workers=args.workers, overwrite=args.overwrite,
                  progress=False if args.json else None, stats=stats, engine=args.engine, ray_address=args.ray_address,
                  target=target, say=None if args.json else _say)
+    check = None
+    if forecast is not None:
+        from dataprep.pipeline.forecast import check_build
+
+        check = check_build(forecast, meta)
     if args.json:
-        print(json.dumps(meta, indent=2))
+        print(json.dumps(meta if check is None else {**meta, "forecast_check": check}, indent=2))
     else:
         from dataprep.io.storage import Store
 
@@ -95,6 +122,10 @@ def run_build(args) -> int:
             print(printable(said))
             print()
         print(printable(Store(args.out).read_bytes("report.md").decode(), lines=True))
+        if check is not None:
+            from dataprep_cli.report import render_forecast_check
+
+            print(printable(render_forecast_check(check), lines=True))
     short = (meta.get("target") or {}).get("short_by")
     if short:
         t = meta["target"]

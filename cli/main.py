@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except OSError as exc:
-        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR, errno.EISDIR):
             say(f"dataprep: cannot write {exc.filename or 'a file'}: {exc.strerror}")
             return EXIT_BAD_INPUT
         if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):

@@ -27,6 +27,11 @@ def add_synth(sub) -> None:
     p.add_argument("--pool", type=int, help="draw documents from this many distinct ones, with replacement, so later "
                    "shards repeat more of the earlier ones; a repeat is an exact or near copy in the ratio of the two "
                    "rates (default: no pool, copies at those rates)")
+    p.add_argument("--dumps", type=int, help="a mixed sample of this many crawl dumps instead of --pool: a page is "
+                   "crawled in c of them, P(c) ~ 1/c^2, its crawls spread over all shards (copy groups far more unequal "
+                   "than a pool's)")
+    p.add_argument("--repeats-last", action="store_true", help="with --pool or --dumps: every document seen before "
+                   "after all first sightings, so later shards repeat earlier ones more (shards not exchangeable)")
     p.add_argument("--truth", metavar="FILE.json", help="also write what was planted")
     p.set_defaults(run=run_synth)
 
@@ -36,8 +41,6 @@ def run_synth(args) -> int:
 
     if args.docs < 1 or args.shards < 1:
         raise DataprepError("--docs and --shards must be at least 1")
-    if args.pool is not None and args.pool < 1:
-        raise DataprepError("--pool must be at least 1")
     if not (0 <= args.exact_rate and 0 <= args.near_rate and args.exact_rate + args.near_rate < 1):
         raise DataprepError("--exact-rate and --near-rate must be >= 0 and sum to less than 1")
     cfg = SynthConfig(
@@ -48,6 +51,8 @@ def run_synth(args) -> int:
         exact_rate=args.exact_rate,
         near_rate=args.near_rate,
         pool=args.pool,
+        dumps=args.dumps,
+        repeats_last=args.repeats_last,
     )
     truth = generate(args.out, cfg)
     if args.truth:

@@ -100,3 +100,32 @@ def runs_figure(names: list[str], runs: list[tuple[dict, list[dict]]]):
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     return fig
+
+
+def plot_forecast(report: dict, path: str | Path) -> None:
+    """The dataset forecast: effective tokens after the first N files with its band, the raw and filtered
+    tokens of those files, and the points measured on the files read in full."""
+    from matplotlib.figure import Figure
+
+    path = check_figure_path(path, "--plot")
+    f = report["forecast"]
+    curve = f["curve"]
+    n = [r["shards"] for r in curve]
+    fig = Figure(figsize=(9, 5))
+    ax = fig.subplots()
+    ax.plot(n, [r["raw_tokens"] / 1e6 for r in curve], color="#8c8c8c", label="raw tokens (metadata)")
+    ax.plot(n, [r["filtered_tokens"] / 1e6 for r in curve], "--", color="#8c8c8c", label="after the filters (metadata)")
+    ax.fill_between(n, [r["low"] / 1e6 for r in curve], [r["high"] / 1e6 for r in curve], color="#4c72b0", alpha=0.25,
+                    label="band")
+    ax.plot(n, [r["effective_tokens"] / 1e6 for r in curve], color="#4c72b0", label="effective tokens (forecast)")
+    ax.plot([m["shards"] for m in f["measured"]], [m["effective_tokens"] / 1e6 for m in f["measured"]], "o",
+            color="#dd8452", label=f"measured on the {len(f['read_in_full'])} files read")
+    ax.axvline(len(f["read_in_full"]), color="#dd8452", lw=0.8, ls=":")
+    target = f.get("target")
+    if target:
+        ax.axhline(target["train_tokens_needed"] / 1e6, color="#55a868", lw=0.8, ls="--", label="train split needed")
+    ax.set_xlabel("first N files of the dataset")
+    ax.set_ylabel("tokens (millions)")
+    ax.set_title(f"{f['files']} files; past {len(f['read_in_full'])} read in full the curve is extrapolated")
+    ax.legend(loc="upper left")
+    _save(fig, path)

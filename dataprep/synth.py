@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dataprep.errors import DataprepError
 from dataprep.text.tokenizer import get_encoding
 
 COMMON_WORDS = (
@@ -68,6 +69,23 @@ class SynthConfig:
     # copy (exact or near, in the ratio of the two rates), so each shard repeats more of the earlier
     # ones, as a crawl does. None: originals and copies at exact_rate and near_rate.
     pool: int | None = None
+    # A mixed sample of this many crawl dumps instead: each page is crawled in c of them, P(c) falling
+    # as 1/c^2 (most pages once, a few in every dump), and its crawls after the first are copies
+    # spread over all shards, since the sample mixes the dumps. Copy groups then vary in size far more
+    # than a pool's, whose sizes are Poisson. None: no dumps.
+    dumps: int | None = None
+    # With pool or dumps: put every document seen before after all first sightings, so that later
+    # shards repeat earlier ones more and the shards are not exchangeable (a corpus sorted by crawl).
+    repeats_last: bool = False
+
+    def __post_init__(self) -> None:
+        if self.pool is not None and self.dumps is not None:
+            raise DataprepError("give pool (--pool) or dumps (--dumps), not both")
+        for name in ("pool", "dumps"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise DataprepError(f"{name} (--{name}) must be at least 1, not {getattr(self, name)}")
+        if self.repeats_last and self.pool is None and self.dumps is None:
+            raise DataprepError("repeats_last (--repeats-last) needs pool (--pool) or dumps (--dumps)")
 
 
 @dataclass
@@ -203,7 +221,7 @@ def generate(out: str | Path, cfg: SynthConfig) -> SynthTruth:
     _plan_copies(cfg, rng, truth)
     prefix, suffix = _plant_boilerplate(cfg, rng, w, truth)
     scores = np.round(rng.beta(2.0, 2.0, cfg.docs * cfg.shards) * 5.0, 4)
-    if cfg.pool is not None:  # a page crawled again scores as it did: the classifier sees the same text
+    if cfg.pool is not None or cfg.dumps is not None:  # a page crawled again scores as it did
         copies = np.flatnonzero(np.array(truth.source) >= 0)
         scores[copies] = scores[np.array(truth.source)[copies]]
     texts_of = _TextSource(truth, w, rng, prefix, suffix)
@@ -235,10 +253,10 @@ def _shard_paths(out: Path, shards: int) -> list[Path]:
 def _plan_copies(cfg: SynthConfig, rng: np.random.Generator, truth: SynthTruth) -> None:
     """Which documents are originals, exact copies or near copies (of which earlier original, at what edit rate)."""
     n_total = cfg.docs * cfg.shards
-    if cfg.pool is not None:
-        drawn = rng.integers(0, cfg.pool, n_total)
+    if cfg.pool is not None or cfg.dumps is not None:
+        drawn = _pages(cfg, rng, n_total)
         _, first = np.unique(drawn, return_index=True)
-        first_of = np.full(cfg.pool, -1, dtype=np.int64)
+        first_of = np.full(int(drawn.max()) + 1, -1, dtype=np.int64)
         first_of[drawn[first]] = first
         source = first_of[drawn]
         exact_share = cfg.exact_rate / (cfg.exact_rate + cfg.near_rate) if cfg.exact_rate + cfg.near_rate else 1.0
@@ -259,6 +277,22 @@ def _plan_copies(cfg: SynthConfig, rng: np.random.Generator, truth: SynthTruth) 
     truth.kind = [str(k) for k in kinds]
     truth.source = [int(x) for x in source]
     truth.edit_rate = [float(x) for x in rates]
+
+
+def _pages(cfg: SynthConfig, rng: np.random.Generator, n: int) -> np.ndarray:
+    """The page each of ``n`` documents is a crawl of: drawn from a pool, or crawled in several dumps."""
+    if cfg.pool is not None:
+        drawn = rng.integers(0, cfg.pool, n)
+    else:
+        sizes = np.arange(1, cfg.dumps + 1)
+        law = sizes**-2.0
+        crawls = rng.choice(sizes, size=n, p=law / law.sum())  # more pages than needed: n crawls at least
+        drawn = rng.permutation(np.repeat(np.arange(n), crawls))[:n]
+    if cfg.repeats_last:
+        seen = np.ones(n, dtype=bool)
+        seen[np.unique(drawn, return_index=True)[1]] = False
+        drawn = np.concatenate([drawn[~seen], drawn[seen]])
+    return drawn
 
 
 def _plant_boilerplate(cfg: SynthConfig, rng: np.random.Generator, w: _Writer,

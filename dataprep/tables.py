@@ -14,12 +14,13 @@ def count(n: float | None) -> str:
 
 
 def exact_count(n: int) -> str:
-    """A whole count as a person would type it, and exactly it (two decimals at most): 7.3B, 1M, 148434."""
-    for unit, scale in (("T", 10**12), ("B", 10**9), ("M", 10**6), ("K", 10**3)):
-        if scale <= n < 1000 * scale and (n * 100) % scale == 0:
+    """A whole count as a person would type it, and exactly it: 7.3B, 2.25B, 1M, 100K, 1280, 148434
+    (two decimals at most, none in K)."""
+    for unit, scale, decimals in (("T", 10**12, 2), ("B", 10**9, 2), ("M", 10**6, 2), ("K", 10**3, 0)):
+        if scale <= n < 1000 * scale and (n * 10**decimals) % scale == 0:
             whole, frac = divmod(n, scale)
-            decimals = f"{frac * 100 // scale:02d}".rstrip("0")
-            return f"{whole}{'.' + decimals if decimals else ''}{unit}"
+            digits = f"{frac * 10**decimals // scale:0{decimals}d}".rstrip("0") if decimals else ""
+            return f"{whole}{'.' + digits if digits else ''}{unit}"
     return f"{n}"
 
 

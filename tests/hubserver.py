@@ -8,11 +8,13 @@ Serves dataset repos held in memory, in the Hub's URL layout:
   the tree listing, paginated with a ``Link: <...>; rel="next"`` header;
 * ``HEAD|GET /datasets/{ns}/{name}/resolve/{rev}/{path}``: the file, with the
   headers ``hf_hub_download`` insists on (``X-Repo-Commit``, ``ETag`` /
-  ``X-Linked-Etag``, ``X-Linked-Size``, ``Content-Length``) and HTTP Range support.
+  ``X-Linked-Etag``, ``X-Linked-Size``, ``Content-Length``) and HTTP range requests
+  (``bytes=FIRST-[LAST]`` and the suffix form ``bytes=-N``, answered 206 with ``Content-Range``).
 
 Errors carry the ``X-Error-Code`` header huggingface_hub maps to its exception
 types (RepoNotFound, RevisionNotFound, EntryNotFound). ``faults`` makes a file
-misbehave; ``requests`` records every request so tests can count downloads.
+misbehave; ``requests`` records every request so tests can count downloads, and
+``served`` the body bytes sent per file, so they can count what a ranged reader fetched.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-FAULTS = ("short", "flip", "short_body", "drop_once")
+FAULTS = ("short", "flip", "short_body", "drop_once", "no_range")
 # short:      serves the first half of the file, headers consistent with that (listing still says full size)
 # flip:       serves the right length with one byte flipped
 # short_body: HEAD says the full size, GET announces and sends only half
 # drop_once:  the first GET announces the full size, sends half and drops the connection
+# no_range:   ignores Range headers: every GET gets the whole file, 200
 
 
 @dataclass
@@ -47,6 +50,7 @@ class FakeHub:
         self.page_size = page_size
         self.faults: dict[str, str] = {}  # repo path -> one of FAULTS
         self.requests: list[Request] = []
+        self.served: dict[str, int] = {}  # repo path -> body bytes sent by GET
         self._dropped: set[str] = set()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -71,6 +75,10 @@ class FakeHub:
     def record(self, req: Request) -> None:
         with self._lock:
             self.requests.append(req)
+
+    def serve(self, path: str, body: bytes) -> None:
+        with self._lock:
+            self.served[path] = self.served.get(path, 0) + len(body)
 
     def drop_now(self, path: str) -> bool:
         with self._lock:
@@ -195,18 +203,24 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
                 return
 
             status, body = 200, data
-            if m := re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", "")):
-                first = int(m[1])
-                last = int(m[2]) if m[2] else len(data) - 1
+            asked = "" if fault == "no_range" else self.headers.get("Range", "")
+            if m := re.fullmatch(r"bytes=(\d*)-(\d*)", asked):
+                if m[1]:
+                    first = int(m[1])
+                    last = min(int(m[2]), len(data) - 1) if m[2] else len(data) - 1
+                else:  # bytes=-N: the last N bytes
+                    first, last = max(0, len(data) - int(m[2])), len(data) - 1
                 status, body = 206, data[first : last + 1]
                 headers["Content-Range"] = f"bytes {first}-{first + len(body) - 1}/{len(data)}"
             if fault == "short_body":
                 body = body[: len(body) // 2]
             if hub.drop_now(path):
                 # Promise everything, deliver half, hang up: the client sees an incomplete body.
+                hub.serve(path, body[: len(body) // 2])
                 self._send(status, headers, body[: len(body) // 2], length=len(body))
                 self.close_connection = True
                 return
+            hub.serve(path, body)
             self._send(status, headers, body)
 
         # -- plumbing ---------------------------------------------------------------

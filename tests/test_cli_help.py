@@ -20,6 +20,7 @@ def library_defaults() -> dict:
     from dataprep.dedup.minhash import LSHParams
     from dataprep.pipeline.budget import TokenTarget
     from dataprep.pipeline.estimate import EstimateOptions
+    from dataprep.pipeline.forecast import ForecastOptions
     from dataprep.training.config import GPTConfig, TrainConfig
     from dataprep_cli import source_options
 
@@ -33,6 +34,8 @@ def library_defaults() -> dict:
     for command in ("estimate", "build"):
         values[command, "subset"] = source_options.DEFAULT_SUBSET
     values["estimate", "top_lines"] = EstimateOptions().top_lines
+    values["estimate", "forecast_shards"] = ForecastOptions().shards_read
+    values["estimate", "epochs"] = TokenTarget.__dataclass_fields__["epochs"].default
     values["build", "epochs"] = TokenTarget.__dataclass_fields__["epochs"].default
     values.update({("train", name): field.default for name, field in TrainConfig.__dataclass_fields__.items()})
     values["train", "vocab_size"] = GPTConfig.vocab_size  # None in TrainConfig: the model's

@@ -13,8 +13,10 @@ Checked here, on generated data:
 
 from __future__ import annotations
 
+import io
 import json
 import re
+from contextlib import redirect_stdout
 import shlex
 import subprocess
 import sys
@@ -101,15 +103,27 @@ def _quoted_commands(doc: str, prefix: str) -> list[str]:
     """The command lines of ``doc`` that start with ``prefix`` and name local files (not a usage line's [...])."""
     lines = [line.split("  #")[0].strip() for block in code_blocks(doc) for line in block]
     return [line for line in lines if line.startswith(prefix) and "://" not in line and "[" not in line
-            and "--dataset" not in line]  # the hub's are run against the loopback hub in test_hub.py
+            and not _from_the_hub(line)]
+
+
+def _from_the_hub(command: str) -> bool:
+    """A quoted command that reads the Hugging Face hub (run against the loopback hub in test_hub.py and
+    test_dataset_forecast.py): it names --dataset, or no local path at all."""
+    words = shlex.split(command)
+    return "--dataset" in words or not any(w.endswith(".parquet") or "/" in w for w in words[2:])
 
 
 @pytest.fixture(scope="module")
 def named_inputs(tmp_path_factory):
-    """The files the quoted commands name: shard.parquet and a directory shards/ of three."""
+    """The files the quoted commands name: shard.parquet, a directory shards/ of three, and est.json (the
+    forecast of shards/, as the README makes it before it hands it to build)."""
     d = tmp_path_factory.mktemp("named")
     generate(d / "shard.parquet", SynthConfig(docs=300, seed=4))
     generate(d / "shards", SynthConfig(docs=150, shards=3, seed=5))
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        assert main(["estimate", str(d / "shards"), "--forecast", "--tokens", "1M", "--json", "--workers", "1"]) == 0
+    (d / "est.json").write_text(printed.getvalue())
     return d
 
 
@@ -128,7 +142,7 @@ def test_every_quoted_local_estimate_and_build_runs(capsys, named_inputs, monkey
 def test_the_readme_lists_what_estimate_prints(capsys, named_inputs, monkeypatch):
     monkeypatch.chdir(named_inputs)
     readme = (ROOT / "README.md").read_text()
-    command = _quoted_commands("README.md", "dataprep estimate ")[0]
+    command = next(c for c in _quoted_commands("README.md", "dataprep estimate ") if "--params" in c)
     _, printed = run(capsys, command)
     text = "\n".join(printed)
     claims = {"exact GPT-2 tokens": "one <|endoftext|> per document, from tokenizer",

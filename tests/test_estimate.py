@@ -9,7 +9,6 @@ import pytest
 
 from dataprep.pipeline.estimate import EstimateOptions, estimate, full_report, measure
 from dataprep.text.normalize import normalize_text
-from dataprep.io.reader import open_sources
 from dataprep.text.tokenizer import get_encoding
 
 from reference import jaccard, shingle_set

@@ -351,3 +351,18 @@ def test_the_lock_cannot_be_deleted_from_under_a_running_build(tmp_path):
     second = OutputDir(Store(tmp_path), PRODUCED)
     second.acquire()
     second.release()
+
+
+def test_a_build_of_an_earlier_dataprep_is_named_so_and_rebuilt_with_overwrite(capsys, corpus, tmp_path):
+    _, files = corpus
+    out = tmp_path / "out"
+    assert run(capsys, "--input", *files[:2], "--out", out)[0] == 0
+    ledger = _ledger(out)
+    ledger.pop("format")  # the form an earlier dataprep wrote
+    (out / LEDGER).write_text(json.dumps(ledger))
+    before = {n: (out / n).read_bytes() for n in OUTPUTS}
+    one_line(*run(capsys, "--input", *files[:2], "--out", out), "earlier dataprep", "--overwrite")
+    assert {n: (out / n).read_bytes() for n in OUTPUTS} == before
+    code, err = run(capsys, "--input", *files[:2], "--out", out, "--overwrite")
+    assert code == 0, err
+    same_bytes(out, one_shot(capsys, corpus, files[:2]))

@@ -18,7 +18,7 @@ global (file, row) order, so the same input gives the same decisions either way.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Protocol
 
 import numpy as np
@@ -76,6 +76,10 @@ class Documents:
     def __len__(self) -> int:
         return len(self.token_counts)
 
+    def take(self, docs: np.ndarray) -> "Documents":
+        """The facts of ``docs`` (indices, in the order given) as a corpus of their own."""
+        return Documents(**{f.name: getattr(self, f.name)[docs] for f in fields(self)})
+
 
 def documents_of(column, n: int, val_key: np.ndarray, is_val_source: np.ndarray) -> Documents:
     """The ``Documents`` of ``n`` documents whose facts ``column(name, fill, dtype)`` gives as an array
@@ -129,6 +133,10 @@ class BandsInMemory:
         n = len(active)
         ids = np.flatnonzero(active)
         return connected_components(n, *lsh_edges(self.band_hashes[ids], ids)), np.zeros(n, dtype=bool)
+
+    def take(self, docs: np.ndarray) -> "BandsInMemory":
+        """The band hashes of ``docs`` (indices, in the order given), as ``Documents.take`` cuts the facts."""
+        return BandsInMemory(self.band_hashes[docs])
 
 
 @dataclass

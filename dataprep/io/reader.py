@@ -177,7 +177,7 @@ def _resolve_url(url: str) -> list[str]:
     except DataprepError:
         raise
     except Exception as exc:  # fsspec backends raise their own types (botocore, aiohttp, ...)
-        raise DataprepError(f"cannot list {url}: {_first_line(exc)}") from None
+        raise DataprepError(f"cannot list {url}: {first_line(exc)}") from None
     if not hits:
         raise DataprepError(f"no .parquet file at {url}")
     return [f"{protocol}://{h}" for h in hits]
@@ -235,13 +235,13 @@ def open_source(path: str, text_column: str | None = None) -> Source:
     except DataprepError:
         raise
     except (pa.ArrowException, OSError) as exc:
-        raise DataprepError(f"{path}: not a readable parquet file ({_first_line(exc)})") from None
+        raise DataprepError(f"{path}: not a readable parquet file ({first_line(exc)})") from None
     except Exception as exc:  # a remote filesystem's own errors
-        raise DataprepError(f"{path}: cannot read ({_first_line(exc)})") from None
-    return _describe(path, size, stamp, meta, text_column)
+        raise DataprepError(f"{path}: cannot read ({first_line(exc)})") from None
+    return describe(path, size, stamp, meta, text_column)
 
 
-def _describe(path: str, size: int, stamp, meta: pq.FileMetaData, text_column: str | None) -> Source:
+def describe(path: str, size: int, stamp, meta: pq.FileMetaData, text_column: str | None) -> Source:
     """The Source a footer describes, or a DataprepError saying what is wrong with its schema."""
     schema = meta.schema.to_arrow_schema()
     names = schema.names
@@ -274,7 +274,7 @@ def open_sources(paths: list[str], text_column: str | None = None) -> list[Sourc
     return [open_source(p, text_column) for p in resolve_paths(paths)]
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     s = str(exc).strip().splitlines()
     return s[0] if s else type(exc).__name__
 
@@ -343,7 +343,7 @@ def check_unchanged(src: Source, pf: pq.ParquetFile | None = None) -> None:
     """
     same = not _changed(src)
     if same and pf is not None:
-        same = _describe(src.path, src.size, src.stamp, pf.metadata, src.text_column) == src
+        same = describe(src.path, src.size, src.stamp, pf.metadata, src.text_column) == src
     if not same:
         raise _changed_error(src)
 
@@ -387,7 +387,7 @@ def iter_batches(
                 for rb in pf.iter_batches(batch_size=run.batch_rows, row_groups=run.groups, columns=read,
                                           use_threads=False):
                     text = _as_text(rb.column(src.text_column), src, row) if with_text else None
-                    cols = {c: _column(rb.column(c), c, src, row) for c in wanted}
+                    cols = {c: column_values(rb.column(c), c, src, row) for c in wanted}
                     for lo, hi in _slices(text, src, row) if with_text else [(0, rb.num_rows)]:
                         yield Batch(source=i, first_row=row + lo, first_doc=first_doc + row + lo,
                                     text=None if text is None else text.slice(lo, hi - lo),
@@ -402,7 +402,7 @@ def iter_batches(
         except (pa.ArrowException, OSError, EOFError) as exc:
             if _changed(src):  # a truncated or deleted file: say why rather than "corrupt"
                 raise _changed_error(src) from None
-            raise DataprepError(f"{src.path}: corrupt or truncated parquet near row {row} ({_first_line(exc)})") from None
+            raise DataprepError(f"{src.path}: corrupt or truncated parquet near row {row} ({first_line(exc)})") from None
         if row != src.rows:
             raise DataprepError(f"{src.path}: read {row} rows but the footer says {src.rows}; file changed or corrupt")
         first_doc += src.rows
@@ -514,11 +514,11 @@ def read_rows(sources: list[Source], docs: np.ndarray) -> list[str]:
         except (pa.ArrowException, OSError, EOFError) as exc:
             if _changed(src):
                 raise _changed_error(src) from None
-            raise DataprepError(f"{src.path}: corrupt or truncated parquet ({_first_line(exc)})") from None
+            raise DataprepError(f"{src.path}: corrupt or truncated parquet ({first_line(exc)})") from None
     return out
 
 
-def _column(arr: pa.Array, name: str, src: Source, first_row: int) -> np.ndarray | list:
+def column_values(arr: pa.Array, name: str, src: Source, first_row: int) -> np.ndarray | list:
     """A numeric column as float64 (NaN for null) or int64 (-1 for null); ``id`` as a list of str or None."""
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -530,7 +530,7 @@ def _column(arr: pa.Array, name: str, src: Source, first_row: int) -> np.ndarray
     try:
         values = arr.cast(want)
     except pa.ArrowInvalid as exc:  # a uint64 beyond int64, say: the file is fine, the value is not
-        raise DataprepError(f"{src.path}: column {name!r} near row {first_row}: {_first_line(exc)}") from None
+        raise DataprepError(f"{src.path}: column {name!r} near row {first_row}: {first_line(exc)}") from None
     if name == "int_score":
         # FineWeb-Edu's int_score is round(clamp(score, 0, 5)); another value would fall outside
         # every histogram bin (and -1 already means "no score"), so the report would lose documents.

@@ -22,7 +22,7 @@ import fsspec
 import numpy as np
 from fsspec.implementations.local import LocalFileSystem
 
-from dataprep.io.atomic import atomic_path, json_bytes
+from dataprep.io.atomic import atomic_path, fsync_dir, json_bytes
 from dataprep.io.digest import description, sampled_sha256, stream_sha256
 from dataprep.errors import DataprepError
 from dataprep.io.lifeline import check_parent
@@ -184,6 +184,15 @@ class Store:
     def save_array(self, rel: str, arr: np.ndarray) -> None:
         with self.writer(rel) as f:
             np.save(f, arr)
+
+    def move_in(self, other: "Store", rel: str) -> None:
+        """Move ``rel`` of ``other`` (a store on the same file system) to ``rel`` here, replacing what is
+        there: a rename where local; on an object store a copy of the whole object, then a delete."""
+        if self.local:
+            os.replace(other.path(rel), self.path(rel))
+            fsync_dir(Path(self.path(rel)).parent)
+        else:
+            self.fs.mv(other.path(rel), self.path(rel))
 
     def copy_in(self, source: str, rel: str) -> None:
         """Copy a file (local path or URL) to ``rel``."""

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from dataprep.dedup.decide import Rules
 from dataprep.errors import flag
+from dataprep.pipeline.budget import TokenTarget
 from dataprep.pipeline.inputs import Inputs
 from dataprep.pipeline.plan import REPEAT_EPOCHS
 from dataprep.tables import exact_count, plural
@@ -59,9 +60,17 @@ def build_command(feed: Inputs, opts, report: dict) -> tuple[str, str | None]:
             inputs, note = ["--input", home], _directory_note(plan, more)
         else:
             note = _short_note(plan, report["effective_is_upper_bound"])
-    tokens = exact_count(plan["tokens_seen"])
-    argv = ["dataprep", "build", *inputs, "--out", f"build-{tokens}", "--tokens", tokens]
-    return shlex.join(argv + rule_argv(opts)), note
+    return budget_command(inputs, TokenTarget(tokens=plan["tokens_seen"]), opts), note
+
+
+def budget_command(source: list[str], target: TokenTarget, opts) -> str:
+    """``dataprep build`` of ``source`` (its inputs as command-line options) with ``opts``'s rules, taking
+    files in order until the train split holds ``target``'s budget."""
+    tokens = exact_count(int(target.tokens))
+    argv = ["dataprep", "build", *source, "--out", f"build-{tokens}", "--tokens", tokens]
+    if target.epochs != TokenTarget.__dataclass_fields__["epochs"].default:
+        argv += ["--epochs", f"{target.epochs:g}"]
+    return shlex.join(argv + rule_argv(opts))
 
 
 def _inputs(feed: Inputs) -> list[str]:

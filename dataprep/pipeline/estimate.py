@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,8 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dataprep.dedup.boilerplate import Boilerplate, first_places, removed_tokens, sample_lines
-from dataprep.dedup.decide import (DEFAULT_MIN_SCORE, FILTERS, Decisions, Documents, Rules, decide, documents_of,
-                                   filter_reasons, waterfall)
+from dataprep.dedup.decide import (DEFAULT_MIN_SCORE, FILTERS, BandsInMemory, Decisions, Documents, Rules, decide,
+                                   documents_of, filter_reasons, waterfall)
 from dataprep.dedup.diversity import NgramDiversity
 from dataprep.dedup.minhash import LSHParams
 from dataprep.errors import DataprepError, named
@@ -88,6 +89,7 @@ class Measured:
     samples: dict[int, str]  # one raw text per boilerplate line hash
     diversity: NgramDiversity
     tokenizer: object
+    bands: BandsInMemory | None = None  # the band hashes, when asked for: decisions over parts (forecast.py)
 
     def written(self, rules: Rules) -> np.ndarray:
         """Tokens (EOT included) each document takes in what build writes: 0 when dropped."""
@@ -122,34 +124,43 @@ def estimate(inputs: list[str] | LazyInputs, opts: EstimateOptions, shards: int 
 
 @contextmanager
 def _work_dir(work: str | None) -> Iterator[Store]:
-    """The directory the scans go to: ``work``, or a temporary one removed afterwards."""
-    if work is not None:
-        yield Store(work)
+    """A directory of this run's own for the scans, removed afterwards: under ``work`` when given (where
+    nothing else is touched), else a temporary one."""
+    if work is None:
+        root = tempfile.mkdtemp(prefix="dataprep-estimate-")
+        try:
+            yield Store(root)
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
         return
-    root = tempfile.mkdtemp(prefix="dataprep-estimate-")
+    parent = Store(work)
+    if parent.local and parent.exists() and not parent.local_path().is_dir():
+        raise DataprepError(f"--work {work} is not a directory")
+    mine = parent.sub(f"dataprep-estimate-{uuid.uuid4().hex[:12]}")
     try:
-        yield Store(root)
+        yield mine
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        mine.remove()
 
 
 def measure(feed: Inputs | list[str], opts: EstimateOptions, engine: Engine | None = None, work: str | None = None,
-            progress: bool | None = None, say: Callable[[str], None] | None = None) -> Measured:
+            progress: bool | None = None, say: Callable[[str], None] | None = None, bands: bool = False) -> Measured:
     """Scan every input (as build's scan tasks), decide, and find the boilerplate and its tokens
-    (``engine``: the local engine with a worker per core when None; ``work`` as ``estimate``'s)."""
+    (``engine``: the local engine with a worker per core when None; ``work`` as ``estimate``'s;
+    ``bands``: keep the band hashes in memory, for decisions over parts of the input)."""
     feed = feed if isinstance(feed, Inputs) else Inputs(feed, text_column=opts.text_column)
     if engine is None:
         engine = make_engine("local")
         try:
-            return measure(feed, opts, engine, work, progress, say)
+            return measure(feed, opts, engine, work, progress, say, bands)
         finally:
             engine.close()
     with _work_dir(work) as root:
-        return _measure(feed, opts, engine, root, progress, say)
+        return _measure(feed, opts, engine, root, progress, say, bands)
 
 
 def _measure(feed: Inputs, opts: EstimateOptions, engine: Engine, root: Store, progress: bool | None,
-             say: Callable[[str], None] | None) -> Measured:
+             say: Callable[[str], None] | None, bands: bool) -> Measured:
     sources = [feed.source(i) for i in range(len(feed))]
     state, work = root.sub("state"), root.sub("work")
     scanner = Scanner(state, work, scan_options(opts, line_tokens=True, diversity_ngram=opts.diversity_ngram,
@@ -184,6 +195,7 @@ def _measure(feed: Inputs, opts: EstimateOptions, engine: Engine, root: Store, p
         samples=samples,
         diversity=c.diversity(opts.diversity_ngram),
         tokenizer=enc,
+        bands=BandsInMemory(np.stack([c.band(j) for j in range(opts.lsh.bands_rows[0])], axis=1)) if bands else None,
     )
 
 
@@ -271,13 +283,7 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
     bar.done()
     counts = np.concatenate([c for c, _ in columns["token_count"]])
     n = len(counts)
-
-    def column(name: str, fill, dtype) -> np.ndarray:
-        parts = columns.get("token_count" if name == "tokens" else name, [(None, n)])
-        return np.concatenate([np.full(k, fill, dtype=dtype) if c is None else np.asarray(c, dtype=dtype)
-                               for c, k in parts])
-
-    docs = documents_of(column, n, val_key=np.ones(n), is_val_source=np.zeros(n, dtype=bool))
+    docs = metadata_documents(columns, n)
     reason = filter_reasons(docs, opts)
     split = np.where(reason == None, "train", None).astype(object)  # noqa: E711 (elementwise)
     passed = Decisions(reason=reason, split=split, cluster=np.full(n, -1), representative=np.full(n, -1))
@@ -291,6 +297,18 @@ def _estimate_fast(sources: list[Source], opts: EstimateOptions, progress: bool 
     report["diversity"] = None
     _add_plan(report, opts, len(sources))
     return report
+
+
+def metadata_documents(columns: dict[str, list[tuple]], n: int) -> Documents:
+    """``n`` documents known from their metadata columns alone (``--fast``, and the files a forecast does
+    not read): enough for the filters, never a duplicate. ``columns``: name -> its parts in order, each
+    (values, or None where a file lacks the column; how many documents)."""
+    def column(name: str, fill, dtype) -> np.ndarray:
+        parts = columns.get("token_count" if name == "tokens" else name, [(None, n)])
+        return np.concatenate([np.full(k, fill, dtype=dtype) if c is None else np.asarray(c, dtype=dtype)
+                               for c, k in parts])
+
+    return documents_of(column, n, val_key=np.ones(n), is_val_source=np.zeros(n, dtype=bool))
 
 
 def _report_head(sources: list[Source], opts: EstimateOptions, enc, tokens: np.ndarray, docs: Documents,
@@ -321,11 +339,11 @@ def _report_head(sources: list[Source], opts: EstimateOptions, enc, tokens: np.n
             "eot": enc.eot_token,
             "bin_dtype": bin_dtype(enc.n_vocab).name,
         }
-    report.update(_score_section(tokens, docs, opts))
+    report.update(score_section(tokens, docs, opts))
     return report
 
 
-def _score_section(tokens: np.ndarray, docs: Documents, opts: EstimateOptions) -> dict:
+def score_section(tokens: np.ndarray, docs: Documents, opts: EstimateOptions) -> dict:
     if not (docs.int_score >= 0).any():
         return {"score_present": False, "score_histogram": None, "min_score": None, "tokens_at_or_above_min_score": None}
     threshold = DEFAULT_MIN_SCORE if opts.min_score is None else opts.min_score

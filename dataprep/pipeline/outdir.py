@@ -27,13 +27,11 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import os
 import re
 import uuid
 from contextlib import contextmanager
 
 from dataprep.errors import DataprepError
-from dataprep.io.atomic import fsync_dir
 from dataprep.io.digest import local_description
 from dataprep.io.layout import LEDGER, META, NEXT, STATE, SWAP, WORK
 from dataprep.io.lock import try_lock, unlock
@@ -59,16 +57,18 @@ class Ledger:
         self.produced = produced  # names (globs) of the files a build writes: the only ones accepted
         self.files: dict[str, list[dict]] = {}
         self.dirs: set[str] = set()
+        self.outdated = False  # a ledger an earlier dataprep wrote, in a form this one does not read
 
     def load(self) -> None:
         """Read the ledger; an entry it cannot vouch for by the rules above is dropped, so that what it
         names is foreign (and a corrupt or missing ledger vouches for nothing)."""
-        self.files, self.dirs = {}, set()
+        self.files, self.dirs, self.outdated = {}, set(), False
         try:
             data = self.store.read_json(LEDGER) if self.store.exists(LEDGER) else None
         except (OSError, ValueError):
             return
         if not (isinstance(data, dict) and data.get("kind") == LEDGER_KIND and data.get("format") == LEDGER_FORMAT):
+            self.outdated = isinstance(data, dict) and data.get("kind") == LEDGER_KIND
             return
         files, dirs = data.get("files"), data.get("dirs")
         if isinstance(files, dict):
@@ -248,6 +248,9 @@ class OutputDir:
         names = [n for n in self.store.names() if n not in (LOCK, LEDGER) and not self._own_temp(n)]
         foreign = [n for n in names if not self.ledger.vouches_for(n)]
         if foreign and not overwrite:
+            if self.ledger.outdated:
+                raise DataprepError(f"{self.store.url} holds a build made by an earlier dataprep, whose files this one "
+                                    "cannot vouch for; use --overwrite to build it again")
             raise DataprepError(_foreign_problem(self.store.url, foreign, self._produced_name))
         if overwrite:
             self.clear()
@@ -338,11 +341,7 @@ class OutputDir:
         if self.store.exists(name) and not self.ledger.vouches_for(name) and not overwrite:
             raise DataprepError(_foreign_problem(self.store.url, [name], self._produced_name))
         self.ledger.expect(name, description)
-        if self.store.local:
-            os.replace(self.staged.path(name), self.store.path(name))
-            fsync_dir(self.store.local_path())
-        else:  # an object store copies the whole object, then deletes the staged one
-            self.store.fs.mv(self.staged.path(name), self.store.path(name))
+        self.store.move_in(self.staged, name)
         self.ledger.settle(name, description)
 
     def _remove_own(self, name: str) -> None:
