@@ -154,3 +154,12 @@ def test_line_tokens_in_parts_equal_the_whole(texts, part):
         assert np.array_equal(line_tokens(text, flat, lengths, token_byte_lengths(enc)), whole)
     finally:
         boilerplate.LINE_TOKEN_DOCS = before
+
+
+@given(st.lists(st.integers(0, 40), max_size=60), st.lists(st.integers(0, 40), max_size=20))
+@settings(max_examples=200, deadline=None)
+def test_in_sorted_is_membership(values, hashes):
+    """The binary search that picks boilerplate places answers as np.isin does, on any sizes (none too)."""
+    v = np.array(values, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    h = np.unique(np.array(hashes, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    assert np.array_equal(boilerplate.in_sorted(v, h), np.isin(v, h))

@@ -104,6 +104,15 @@ def _text_buffers(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return data[offsets[0] : offsets[-1]], offsets - offsets[0]
 
 
+def in_sorted(values: np.ndarray, sorted_hashes: np.ndarray) -> np.ndarray:
+    """Whether each of ``values`` is one of ``sorted_hashes`` (sorted): a binary search per value, where
+    ``np.isin`` would first sort or hash both arrays, at several times the cost on a shard's lines."""
+    if len(sorted_hashes) == 0:
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_hashes, values), len(sorted_hashes) - 1)
+    return sorted_hashes[at] == values
+
+
 def occurrence_tokens(per_line: np.ndarray, slot: np.ndarray, occurrences: int) -> np.ndarray:
     """Tokens of each (line hash, document) pair of ``line_occurrences``: its lines' counts summed."""
     has = slot >= 0
@@ -115,7 +124,7 @@ def removed_tokens(line_hash: np.ndarray, line_doc: np.ndarray, line_tok: np.nda
     """Tokens each document loses when its lines hashed in ``drop`` are stripped: the counts of
     ``occurrence_tokens`` summed, at most the document's ``doc_tokens`` (int64, 0 for a document
     to leave alone)."""
-    take = np.isin(line_hash, drop) & (doc_tokens[line_doc] > 0)
+    take = in_sorted(line_hash, drop) & (doc_tokens[line_doc] > 0)
     summed = np.bincount(line_doc[take], weights=line_tok[take], minlength=len(doc_tokens)).astype(np.int64)
     return np.minimum(summed, doc_tokens)
 
@@ -156,7 +165,7 @@ def find_boilerplate(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarr
 
 def boilerplate_places(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarray, boiler: Boilerplate) -> np.ndarray:
     """Which (line, document) pairs stripping removes: a boilerplate line in a kept document."""
-    return np.isin(line_hash, boiler.hashes) & kept[line_doc]
+    return in_sorted(line_hash, boiler.hashes) & kept[line_doc]
 
 
 def stripped_lines(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarray,
@@ -181,7 +190,7 @@ def strip_lines(texts: list[str], drop: np.ndarray) -> tuple[list[str], list[tup
     if not flat or len(drop) == 0:
         return list(texts), []
     hashes, nonempty = raw_line_hashes(flat)
-    gone = nonempty & np.isin(hashes, drop)
+    gone = nonempty & in_sorted(hashes, drop)
     if not gone.any():
         return list(texts), []
     out: list[str] = []
@@ -201,7 +210,7 @@ def strip_lines(texts: list[str], drop: np.ndarray) -> tuple[list[str], list[tup
 def first_places(line_hash: np.ndarray, line_doc: np.ndarray, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each of ``hashes`` that ``line_hash`` holds (sorted), and the first (smallest) document holding it.
     Of places split into parts, the first places of the parts' first places are those of the whole."""
-    take = np.isin(line_hash, hashes)
+    take = in_sorted(line_hash, np.sort(hashes))
     h, d = line_hash[take], line_doc[take]
     order = np.lexsort((d, h))
     first = np.ones(len(order), dtype=bool)
@@ -210,8 +219,8 @@ def first_places(line_hash: np.ndarray, line_doc: np.ndarray, hashes: np.ndarray
 
 
 def sample_lines(texts: list[str], hashes: np.ndarray) -> dict[int, str]:
-    """The first raw line of ``texts``, in order, with each of ``hashes`` (sorted)."""
+    """The first raw line of ``texts``, in order, with each of ``hashes``."""
     samples: dict[int, str] = {}
-    for h, line in strip_lines(texts, hashes)[1]:
+    for h, line in strip_lines(texts, np.sort(hashes))[1]:
         samples.setdefault(h, line)
     return samples

@@ -171,7 +171,7 @@ def _measure(feed: Inputs, opts: EstimateOptions, engine: Engine, root: Store, p
     scanner.scan([Shard(s, (resolved(s.path), s.size, None), d, False) for s, d in zip(sources, dirs)])
     c = load_scanned(state, dirs, len(sources))
     decisions = decide(c.docs, opts, BandsOnShards(work, state, dirs, opts.lsh.bands_rows[0], engine, None))
-    found = _boilerplate_in(c, decisions.kept, opts)
+    found = _boilerplate_in(c, decisions.kept, opts, engine)
     enc = get_encoding(opts.encoding, opts.tokenizer_backend)
     boiler, with_boiler = found.boiler, np.flatnonzero(found.holders)
     if opts.strip_boilerplate:  # the forecast of build's bins: exact, as build writes them
@@ -209,13 +209,13 @@ class BoilerplateFound:
     first_of_top: np.ndarray  # the first document holding each of the top lines
 
 
-def _boilerplate_in(c: Scanned, kept: np.ndarray, opts: EstimateOptions) -> BoilerplateFound:
-    boiler = c.boilerplate_lines(kept, opts.boilerplate_min_docs)
+def _boilerplate_in(c: Scanned, kept: np.ndarray, opts: EstimateOptions, engine: Engine) -> BoilerplateFound:
+    boiler = c.boilerplate_lines(kept, opts.boilerplate_min_docs, engine)
     top = boiler.hashes[boiler.top(opts.top_lines)]
     doc_tokens = np.where(kept, c.docs.token_counts, 0)
     found = BoilerplateFound(boiler, np.zeros(len(kept), dtype=bool), np.zeros(len(kept), dtype=np.int64), top[:0])
     firsts: list[tuple[np.ndarray, np.ndarray]] = []
-    for places in c.boilerplate_places(kept, boiler):
+    for places in c.boilerplate_places(kept, boiler, engine):
         found.holders[places["doc"]] = True
         # A document lies in one shard: each shard's sums, capped at its documents' tokens, add up.
         found.tokens += removed_tokens(places["hash"], places["doc"], places["tokens"], boiler.hashes, doc_tokens)

@@ -26,6 +26,7 @@ from dataprep.errors import DataprepError
 from dataprep.io.digest import local_description
 from dataprep.io.reader import Source, check_unchanged, text_column_of
 from dataprep.io.storage import Store, file_sha256, is_url
+from dataprep.pipeline.engine import Engine
 from dataprep.pipeline.outdir import fingerprint
 from dataprep.pipeline.progress import Progress
 from dataprep.pipeline.scan import OPTIONAL_COLUMNS, ScanOptions, ShardScan, scan_source
@@ -181,7 +182,7 @@ class Scanner:
     options: ScanOptions
     backend: str
     batch_rows: int
-    engine: object  # an Engine
+    engine: Engine
     progress: bool | None
     say: object = None  # one-line notes, or None
     label: str = "build"
@@ -213,6 +214,27 @@ class Scanner:
         bar.done()
 
 
+@dataclass(frozen=True)
+class LinesJob:
+    """One shard's lines against its ``kept`` documents (bool, the shard's documents numbered from 0)."""
+
+    state: str
+    scan_dir: str  # relative to state
+    kept: np.ndarray
+    boiler: Boilerplate | None  # None: count the lines; else find where these lines lie
+
+
+def shard_lines(job: LinesJob) -> tuple[np.ndarray, np.ndarray] | dict[str, np.ndarray]:
+    """``count_lines`` of the shard's kept documents, or the places of ``job.boiler``'s lines in them
+    (``doc``, numbered in the shard, ``hash`` and, when the scan counted them, ``tokens``)."""
+    z = Store(job.state).load_array(f"{job.scan_dir}/lines.npz")
+    if job.boiler is None:
+        return count_lines(z["hash"], z["doc"], job.kept)
+    take = boilerplate_places(z["hash"], z["doc"], job.kept, job.boiler)
+    return {"doc": z["doc"][take].astype(np.int64), "hash": z["hash"][take],
+            **({"tokens": z["tokens"][take]} if "tokens" in z else {})}
+
+
 @dataclass
 class Scanned:
     """What the scan stage left for the whole input: where each document lies, and its facts."""
@@ -238,25 +260,28 @@ class Scanned:
         """The first document of each shard, and the number of documents at the end."""
         return np.concatenate([[0], np.cumsum(np.bincount(self.shard, minlength=len(self.scan_dirs)))])
 
-    def boilerplate_lines(self, kept: np.ndarray, min_docs: int) -> Boilerplate:
+    def boilerplate_lines(self, kept: np.ndarray, min_docs: int, engine: Engine | None = None) -> Boilerplate:
         """The boilerplate lines among the ``kept`` documents: the documents holding each distinct line
-        counted a shard at a time, so that only one shard's line occurrences are held."""
-        offsets = self.starts()
+        counted a shard at a time (as ``engine``'s tasks when given), so that the driver holds no
+        shard's line occurrences, only the distinct lines counted so far."""
         counts = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
-        for i, d in enumerate(self.scan_dirs):
-            z = self.state.load_array(f"{d}/lines.npz")
-            counts = merge_counts(counts, count_lines(z["hash"], z["doc"] + offsets[i], kept))
+        for found in self._each_shard(kept, None, engine):
+            counts = merge_counts(counts, found)
         return boilerplate_of(counts, min_docs)
 
-    def boilerplate_places(self, kept: np.ndarray, boiler: Boilerplate) -> Iterator[dict[str, np.ndarray]]:
-        """Every place a line of ``boiler`` lies in a ``kept`` document, one shard's at a time: ``doc``,
-        ``hash`` and (when the scans counted them) ``tokens``."""
+    def boilerplate_places(self, kept: np.ndarray, boiler: Boilerplate,
+                           engine: Engine | None = None) -> Iterator[dict[str, np.ndarray]]:
+        """Every place a line of ``boiler`` lies in a ``kept`` document, one shard's at a time (found by
+        ``engine``'s tasks when given): ``doc``, ``hash`` and (when the scans counted them) ``tokens``."""
         offsets = self.starts()
-        for i, d in enumerate(self.scan_dirs):
-            z = self.state.load_array(f"{d}/lines.npz")
-            doc = z["doc"] + offsets[i]
-            take = boilerplate_places(z["hash"], doc, kept, boiler)
-            yield {"doc": doc[take], "hash": z["hash"][take], **({"tokens": z["tokens"][take]} if "tokens" in z else {})}
+        for i, places in enumerate(self._each_shard(kept, boiler, engine)):
+            yield {**places, "doc": places["doc"] + offsets[i]}  # a task's arrays may be read-only (Ray)
+
+    def _each_shard(self, kept: np.ndarray, boiler: Boilerplate | None, engine: Engine | None) -> Iterator:
+        offsets = self.starts()
+        jobs = [LinesJob(self.state.url, d, kept[offsets[i] : offsets[i + 1]], boiler)
+                for i, d in enumerate(self.scan_dirs)]
+        return engine.map(shard_lines, jobs) if engine is not None else map(shard_lines, jobs)
 
     def boilerplate(self, kept: np.ndarray, min_docs: int) -> tuple[Boilerplate, dict[str, np.ndarray]]:
         """The boilerplate lines among the ``kept`` documents, and every place one lies in a kept
