@@ -121,11 +121,16 @@ def occurrence_tokens(per_line: np.ndarray, slot: np.ndarray, occurrences: int) 
 
 def removed_tokens(line_hash: np.ndarray, line_doc: np.ndarray, line_tok: np.ndarray, drop: np.ndarray,
                    doc_tokens: np.ndarray) -> np.ndarray:
-    """Tokens each document loses when its lines hashed in ``drop`` are stripped: the counts of
+    """Tokens each document loses when its lines hashed in ``drop`` (sorted) are stripped: the counts of
     ``occurrence_tokens`` summed, at most the document's ``doc_tokens`` (int64, 0 for a document
     to leave alone)."""
     take = in_sorted(line_hash, drop) & (doc_tokens[line_doc] > 0)
-    summed = np.bincount(line_doc[take], weights=line_tok[take], minlength=len(doc_tokens)).astype(np.int64)
+    return place_tokens(line_doc[take], line_tok[take], doc_tokens)
+
+
+def place_tokens(place_doc: np.ndarray, place_tok: np.ndarray, doc_tokens: np.ndarray) -> np.ndarray:
+    """``removed_tokens`` of places already chosen (each a line to strip from a document to strip)."""
+    summed = np.bincount(place_doc, weights=place_tok, minlength=len(doc_tokens)).astype(np.int64)
     return np.minimum(summed, doc_tokens)
 
 
@@ -147,10 +152,11 @@ def count_lines(line_hash: np.ndarray, line_doc: np.ndarray, kept: np.ndarray) -
     return np.unique(line_hash[kept[line_doc]], return_counts=True)
 
 
-def merge_counts(a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``count_lines`` of two parts of a corpus (their documents apart) as one."""
-    hashes, where = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
-    return hashes, np.bincount(where, weights=np.concatenate([a[1], b[1]]), minlength=len(hashes)).astype(np.int64)
+def merge_counts(*parts: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``count_lines`` of parts of a corpus (their documents apart) as one."""
+    hashes, where = np.unique(np.concatenate([p[0] for p in parts]), return_inverse=True)
+    weights = np.concatenate([p[1] for p in parts])
+    return hashes, np.bincount(where, weights=weights, minlength=len(hashes)).astype(np.int64)
 
 
 def boilerplate_of(counts: tuple[np.ndarray, np.ndarray], min_docs: int) -> Boilerplate:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dataprep.dedup.boilerplate import Boilerplate, first_places, removed_tokens, sample_lines
+from dataprep.dedup.boilerplate import Boilerplate, first_places, place_tokens, sample_lines
 from dataprep.dedup.decide import (DEFAULT_MIN_SCORE, FILTERS, BandsInMemory, Decisions, Documents, Rules, decide,
                                    documents_of, filter_reasons, waterfall)
 from dataprep.dedup.diversity import NgramDiversity
@@ -205,7 +205,7 @@ class BoilerplateFound:
 
     boiler: Boilerplate
     holders: np.ndarray  # bool per document: a kept document holding a boilerplate line
-    tokens: np.ndarray  # int64 per document: tokens of its boilerplate lines, counted (``removed_tokens``)
+    tokens: np.ndarray  # int64 per document: tokens of its boilerplate lines, counted (``place_tokens``)
     first_of_top: np.ndarray  # the first document holding each of the top lines
 
 
@@ -218,7 +218,7 @@ def _boilerplate_in(c: Scanned, kept: np.ndarray, opts: EstimateOptions, engine:
     for places in c.boilerplate_places(kept, boiler, engine):
         found.holders[places["doc"]] = True
         # A document lies in one shard: each shard's sums, capped at its documents' tokens, add up.
-        found.tokens += removed_tokens(places["hash"], places["doc"], places["tokens"], boiler.hashes, doc_tokens)
+        found.tokens += place_tokens(places["doc"], places["tokens"], doc_tokens)
         firsts.append(first_places(places["hash"], places["doc"], top))
     if firsts:
         found.first_of_top = first_places(*(np.concatenate(f) for f in zip(*firsts)), top)[1]
