@@ -163,3 +163,20 @@ def test_in_sorted_is_membership(values, hashes):
     v = np.array(values, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     h = np.unique(np.array(hashes, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
     assert np.array_equal(boilerplate.in_sorted(v, h), np.isin(v, h))
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 9)), max_size=80), st.integers(1, 4))
+@settings(max_examples=200, deadline=None)
+def test_line_counts_merged_from_parts_are_those_of_the_whole(lines, parts):
+    """Counting each part's lines and merging the counts (as estimate and build do, a shard at a time)
+    gives the counts of the whole corpus, whatever the cut."""
+    hashes = np.array([h for h, _ in lines], dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    docs = np.array([d for _, d in lines], dtype=np.int64)
+    kept = np.arange(10) % 3 != 0
+    cuts = np.linspace(0, 10, parts + 1).astype(int)  # parts of the documents, each its own lines
+    merged = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        mine = (docs >= lo) & (docs < hi)
+        merged = boilerplate.merge_counts(merged, boilerplate.count_lines(hashes[mine], docs[mine], kept))
+    whole = boilerplate.count_lines(hashes, docs, kept)
+    assert np.array_equal(merged[0], whole[0]) and np.array_equal(merged[1], whole[1])

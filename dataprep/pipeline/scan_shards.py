@@ -265,14 +265,9 @@ class Scanned:
         counted a shard at a time (as ``engine``'s tasks when given), so that the driver holds no
         shard's line occurrences, only the distinct lines counted so far."""
         counts = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
-        pending: list[tuple[np.ndarray, np.ndarray]] = []
         for found in self._each_shard(kept, None, engine):
-            pending.append(found)
-            # Merged once the parts waiting are as many lines as those merged: each line is merged
-            # about log2(shards) times, where merging after every shard would merge it once per shard.
-            if sum(len(p[0]) for p in pending) >= len(counts[0]):
-                counts, pending = merge_counts(counts, *pending), []
-        return boilerplate_of(merge_counts(counts, *pending), min_docs)
+            counts = merge_counts(counts, found)
+        return boilerplate_of(counts, min_docs)
 
     def boilerplate_places(self, kept: np.ndarray, boiler: Boilerplate,
                            engine: Engine | None = None) -> Iterator[dict[str, np.ndarray]]:
