@@ -28,7 +28,6 @@ import json
 import multiprocessing as mp
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 import corpora
+from proctree import run_sampled
 
 corpora.follow_source()  # spawned build workers of a dataprep@REF run import that commit's code too
 OUT = corpora.OUT
@@ -178,38 +178,12 @@ def text_bytes(files: list[str]) -> int:
     return sum(pc.sum(pc.binary_length(pq.read_table(f, columns=["text"])["text"])).as_py() for f in files)
 
 
-def tree_rss_mb(pid: int) -> float:
-    """Resident memory of a process and all its descendants."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        todo.extend(children.get(p, []))
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
-
-
 def measure(variant: str, files: list[str], workers: int) -> dict:
     with tempfile.TemporaryDirectory(dir=OUT) as tmp:
         cmd = [sys.executable, __file__, "--child", variant, "--out", tmp, "--workers", str(workers), *files]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-        peak = 0.0
-        while proc.poll() is None:
-            peak = max(peak, tree_rss_mb(proc.pid))
-            time.sleep(0.1)
-        result = json.loads(proc.stdout.read().strip().splitlines()[-1])
-        result["peak_rss_mb"] = peak
+        out, peak, pss = run_sampled(cmd)
+        result = json.loads(out.strip().splitlines()[-1])
+        result["peak_rss_mb"], result["peak_pss_mb"] = peak, pss
         return result
 
 
@@ -255,12 +229,14 @@ def main() -> None:
     print(f"\n{corpora.describe(args)} ({text_mb:.0f} MB of text, {mb:.0f} MB of parquet), {args.workers} workers, "
           f"median of {args.repeat} interleaved rounds; 1-minute load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after\n")
-    print("| variant | seconds | x llm.c time | tokens written | peak RSS MB (process tree) |")
-    print("|---|---:|---:|---:|---:|")
+    print("| variant | seconds | x llm.c time | tokens written | peak RSS MB (process tree) | peak PSS MB (process tree) |")
+    print("|---|---:|---:|---:|---:|---:|")
     for v in variants:
         ratio = statistics.median(r[v]["seconds"] / r["llmc"]["seconds"] for r in runs) if "llmc" in variants else None
         rss = statistics.median(r[v]["peak_rss_mb"] for r in runs)
-        print(f"| {v} | {median[v]:.1f} | {'-' if ratio is None else f'{ratio:.2f}'} | {runs[0][v]['tokens']:,} | {rss:.0f} |")
+        pss = statistics.median(r[v]["peak_pss_mb"] for r in runs)
+        print(f"| {v} | {median[v]:.1f} | {'-' if ratio is None else f'{ratio:.2f}'} | {runs[0][v]['tokens']:,} | {rss:.0f} "
+              f"| {pss:.0f} |")
     for name in (v for v in variants if v.startswith("dataprep") and v != "dataprep-add1"):
         stage = {k: statistics.median(r[name][k] for r in runs) for k in ("scan_seconds", "decide_seconds", "write_seconds")}
         r = runs[0][name]

@@ -10,6 +10,10 @@ Variants, each in its own process so peak RSS is its own:
   estimate   dataprep estimate, full mode
   fast       dataprep estimate --fast (metadata only)
   estimate-riptoken  dataprep estimate --tokenizer riptoken (same report, faster tokenizer)
+  estimate-numpy  dataprep estimate without its compiled kernels (DATAPREP_NUMBA=0): the numpy code
+  estimate-compiled  dataprep estimate with the kernels loaded whatever the input's size (in-process scans)
+  estimate-workers1, estimate-workers2  dataprep estimate --workers 1 / --workers 2 (the scaling goal:
+             several shards; estimate alone runs one worker per core)
   estimate@REF  dataprep estimate as it was at git commit REF (its dataprep/ exported to
              bench/out/src-REF), to measure a change side by side with the code before it;
              REF must have today's package layout (1bd446c or later: module paths differ before it)
@@ -27,12 +31,12 @@ import os
 import statistics
 import re
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import corpora
+from proctree import run_sampled
 
 
 def read_texts(files: list[str]) -> list[str]:
@@ -100,11 +104,20 @@ def run_datasketch(files: list[str]) -> dict:
     return {"tokens": tokens, "near_removed": removed}
 
 
-def run_estimate(files: list[str], fast: bool = False, backend: str = "tiktoken") -> dict:
+def run_estimate(files: list[str], fast: bool = False, backend: str = "tiktoken", workers: int | None = None,
+                 compiled: bool | None = None) -> dict:
+    """``compiled``: None as estimate chooses, False never the kernels, True the kernels whatever the size
+    (this process's scans only: one shard, or --workers 1)."""
+    if compiled is False:
+        os.environ["DATAPREP_NUMBA"] = "0"  # read when the kernels are first asked for (text/compiled.py)
+    if compiled:
+        from dataprep.text import compiled as kernels
+
+        kernels.WORTH_LOADING = 0
     from dataprep.pipeline.estimate import EstimateOptions, estimate
 
-    opts = EstimateOptions(fast=fast, threads=os.cpu_count() or 1, tokenizer_backend=backend)
-    r = estimate(files, opts, progress=False)
+    opts = EstimateOptions(fast=fast, tokenizer_backend=backend)
+    r = estimate(files, opts, workers=workers, progress=False)
     return {"tokens": r["tokens"], "near_removed": r["near_duplicate_docs"]}
 
 
@@ -115,6 +128,10 @@ VARIANTS = {
     "estimate": run_estimate,
     "fast": lambda f: run_estimate(f, fast=True),
     "estimate-riptoken": lambda f: run_estimate(f, backend="riptoken"),
+    "estimate-numpy": lambda f: run_estimate(f, compiled=False),
+    "estimate-compiled": lambda f: run_estimate(f, compiled=True),
+    "estimate-workers1": lambda f: run_estimate(f, workers=1),
+    "estimate-workers2": lambda f: run_estimate(f, workers=2),
 }
 
 
@@ -124,6 +141,12 @@ def peak_rss_mb() -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (every thread) and of its children that ended (pool workers), user and system."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def child(variant: str, files: list[str]) -> None:
@@ -136,6 +159,7 @@ def child(variant: str, files: list[str]) -> None:
     t0 = time.perf_counter()
     result = VARIANTS[variant](files)
     result["seconds"] = time.perf_counter() - t0
+    result["cpu_seconds"] = cpu_seconds()
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
@@ -147,12 +171,19 @@ def rounds(variants: list[str], files: list[str], repeat: int) -> list[dict[str,
         order = variants if k % 2 == 0 else variants[::-1]
         results = {}
         for v in order:
-            cmd = [sys.executable, __file__, "--child", v, *files]
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-            results[v] = json.loads(proc.stdout.strip().splitlines()[-1])
+            stdout, tree_rss, tree_pss = run_sampled([sys.executable, __file__, "--child", v, *files])
+            results[v] = {**json.loads(stdout.strip().splitlines()[-1]), "tree_peak_rss_mb": tree_rss,
+                          "tree_peak_pss_mb": tree_pss}
             print(f"round {k + 1} {v}: {results[v]}", file=sys.stderr)
         out.append(results)
     return out
+
+
+def _paired(runs: list[dict[str, dict]], v: str, base: str, key: str) -> str:
+    """The median over rounds of ``v``'s ``key`` over ``base``'s in the same round ("-" without ``base``)."""
+    if base not in runs[0]:
+        return "-"
+    return f"{statistics.median(r[v][key] / r[base][key] for r in runs):.2f}"
 
 
 def main() -> None:
@@ -180,17 +211,25 @@ def main() -> None:
     print(f"\ncorpus: {corpora.describe(args)}: {docs:,} docs, {mb:.1f} MB of text, {os.cpu_count()} cores, "
           f"median of {args.repeat} interleaved rounds; 1-minute load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after\n")
-    print("| variant | seconds | MB/s | x tiktoken time | peak RSS MB |")
-    print("|---|---:|---:|---:|---:|")
+    print("| variant | seconds | MB/s | x tiktoken time | CPU s | x tiktoken CPU | peak RSS MB (driver) | peak RSS MB "
+          "(process tree) | peak PSS MB (process tree) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     median = {v: statistics.median(r[v]["seconds"] for r in runs) for v in variants}
     for v in variants:
-        ratio = f"{statistics.median(r[v]['seconds'] / r['tiktoken']['seconds'] for r in runs):.2f}" if "tiktoken" in variants else "-"
+        ratio, cpu_ratio = (_paired(runs, v, "tiktoken", key) for key in ("seconds", "cpu_seconds"))
+        cpu = statistics.median(r[v]["cpu_seconds"] for r in runs)
         rss = statistics.median(r[v]["peak_rss_mb"] for r in runs)
-        print(f"| {v} | {median[v]:.2f} | {mb / median[v]:.1f} | {ratio} | {rss:.0f} |")
+        tree = statistics.median(r[v]["tree_peak_rss_mb"] for r in runs)
+        pss = statistics.median(r[v]["tree_peak_pss_mb"] for r in runs)
+        print(f"| {v} | {median[v]:.2f} | {mb / median[v]:.1f} | {ratio} | {cpu:.1f} | {cpu_ratio} | {rss:.0f} | {tree:.0f} "
+              f"| {pss:.0f} |")
     tokens = {r[v]["tokens"] for r in runs for v in variants}
     print(f"\ntokens (EOT included): {', '.join(f'{t:,}' for t in sorted(tokens))}")
     if "datasketch" in median and "estimate" in median:
         print(f"estimate is {median['datasketch'] / median['estimate']:.2f}x faster than datasketch")
+    if "estimate-workers1" in median and "estimate-workers2" in median:
+        speedup = _paired(runs, "estimate-workers1", "estimate-workers2", "seconds")
+        print(f"--workers 2 is {speedup}x faster than --workers 1 (median of the rounds' ratios; goal: 1.7x)")
     if "fast" in median and "estimate" in median:
         print(f"--fast is {median['estimate'] / median['fast']:.1f}x faster than full estimate")
 

@@ -26,7 +26,8 @@ def exact_removed(m, opts) -> tuple[np.ndarray, float]:
     from dataprep.pipeline.estimate import _stripped_tokens
 
     t0 = time.perf_counter()
-    removed = _stripped_tokens(m.sources, m.docs.token_counts, m.boilerplate_docs, m.boilerplate, m.tokenizer, opts)
+    removed = _stripped_tokens(m.sources, m.docs.token_counts, m.boilerplate_docs, m.boilerplate, m.tokenizer, opts,
+                               os.cpu_count() or 1)
     return removed, time.perf_counter() - t0
 
 
@@ -35,10 +36,9 @@ def main() -> None:
     corpora.add_arguments(ap, shards=1)
     args = ap.parse_args()
     from dataprep.pipeline.estimate import EstimateOptions, measure
-    from dataprep.io.reader import open_sources
 
     files = corpora.files(args)
-    opts = EstimateOptions(threads=os.cpu_count() or 1)
+    opts = EstimateOptions()
     t0 = time.perf_counter()
     m = measure(files, opts, progress=False)
     seconds = time.perf_counter() - t0

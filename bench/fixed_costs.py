@@ -22,9 +22,16 @@ PROBES = {
     "token byte lengths (estimate's line counts)":
         "from dataprep.text.tokenizer import get_encoding as g, token_byte_lengths as b; e = g(); T(); b(e)",
     "accent table (first non-ASCII line)": "from dataprep.text.normalize import accent_map as a; T(); a()",
+    "compiled kernels loaded (numba imported, cache read; a process's share of 128 MB or more)":
+        "import numpy as np; from dataprep.text.compiled import kernels; T(); "
+        "kernels().words(np.zeros(1, np.uint8), np.zeros(2, np.int64))",
     "2 spawned build workers, ready (import + encoding)":
         "from dataprep.pipeline.engine import LocalEngine; from fixed_costs import ready; T(); "
         "list(LocalEngine(2).map(ready, [0, 1]))",
+    "2 forkserver workers, build's modules preloaded in the server, ready":
+        "import multiprocessing as mp; from concurrent.futures import ProcessPoolExecutor; from fixed_costs import ready; "
+        "T(); c = mp.get_context('forkserver'); c.set_forkserver_preload(['dataprep.pipeline.build', 'fixed_costs']); "
+        "p = ProcessPoolExecutor(2, mp_context=c); list(p.map(ready, [0, 1])); p.shutdown()",
     "2 forked workers (the llm.c approach's pool)":
         "import multiprocessing as mp; T(); p = mp.get_context('fork').Pool(2); p.map(abs, [0, 1]); p.close()",
 }

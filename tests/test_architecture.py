@@ -23,7 +23,7 @@ import pytest
 LIBRARY = Path(__file__).resolve().parents[1] / "dataprep"
 TRAINER = {"dataprep.training.train", "dataprep.training.model", "dataprep.training.system"}
 TORCH_ALLOWED = TRAINER | {"dataprep.demo"}  # demo starts the trainer in child processes
-HEAVY = ("polars", "pyarrow", "datasketch", "scipy", "tiktoken", "fsspec", "matplotlib", "ray")
+HEAVY = ("polars", "pyarrow", "datasketch", "scipy", "tiktoken", "fsspec", "matplotlib", "ray", "numba")
 NUMPY_FILE_READERS = {"memmap", "fromfile", "load", "loadtxt", "genfromtxt"}
 
 # What each part may import besides itself and the base (errors, version): the data flow read ->

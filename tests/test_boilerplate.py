@@ -6,8 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dataprep.pipeline.estimate
+from dataprep.dedup import boilerplate
 import dataprep.pipeline.scan
 from dataprep.dedup.boilerplate import (
     line_occurrences,
@@ -136,3 +139,44 @@ def test_estimate_tokenizes_each_document_once(edu_shard, monkeypatch):
     r = estimate([str(path)], EstimateOptions(), workers=1, progress=False)  # in this process, where counting is
     assert r["boilerplate_docs"] > 0 and r["boilerplate_tokens"] > 0
     assert sum(seen) == r["docs"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text(alphabet=st.sampled_from(list("ab \n\n\t.é中🙂")), max_size=40), min_size=1, max_size=12),
+       st.integers(1, 5))
+def test_line_tokens_in_parts_equal_the_whole(texts, part):
+    enc = get_encoding()
+    text = pa.array(texts, type=pa.large_string())
+    flat, lengths = encode_batch(enc, texts, 1)
+    whole = boilerplate.line_tokens_of(text, flat, lengths, token_byte_lengths(enc))
+    before, boilerplate.LINE_TOKEN_DOCS = boilerplate.LINE_TOKEN_DOCS, part
+    try:
+        assert np.array_equal(line_tokens(text, flat, lengths, token_byte_lengths(enc)), whole)
+    finally:
+        boilerplate.LINE_TOKEN_DOCS = before
+
+
+@given(st.lists(st.integers(0, 40), max_size=60), st.lists(st.integers(0, 40), max_size=20))
+@settings(max_examples=200, deadline=None)
+def test_in_sorted_is_membership(values, hashes):
+    """The binary search that picks boilerplate places answers as np.isin does, on any sizes (none too)."""
+    v = np.array(values, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    h = np.unique(np.array(hashes, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    assert np.array_equal(boilerplate.in_sorted(v, h), np.isin(v, h))
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 9)), max_size=80), st.integers(1, 4))
+@settings(max_examples=200, deadline=None)
+def test_line_counts_merged_from_parts_are_those_of_the_whole(lines, parts):
+    """Counting each part's lines and merging the counts (as estimate and build do, a shard at a time)
+    gives the counts of the whole corpus, whatever the cut."""
+    hashes = np.array([h for h, _ in lines], dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    docs = np.array([d for _, d in lines], dtype=np.int64)
+    kept = np.arange(10) % 3 != 0
+    cuts = np.linspace(0, 10, parts + 1).astype(int)  # parts of the documents, each its own lines
+    merged = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        mine = (docs >= lo) & (docs < hi)
+        merged = boilerplate.merge_counts(merged, boilerplate.count_lines(hashes[mine], docs[mine], kept))
+    whole = boilerplate.count_lines(hashes, docs, kept)
+    assert np.array_equal(merged[0], whole[0]) and np.array_equal(merged[1], whole[1])

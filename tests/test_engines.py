@@ -231,3 +231,17 @@ def test_estimate_of_a_directory_on_s3_with_its_work_there_gives_the_local_repor
     report = estimate([f"s3://{bucket}/in"], EstimateOptions(**OPTS), workers=2, progress=False,
                       work=f"s3://{bucket}/estimate-work")
     _same_report(report, local_estimate)
+
+
+def test_one_shard_starts_no_worker_process(shards, tmp_path, monkeypatch):
+    """A lone shard is scanned, banded and written in the driver: it pays for no worker it does not need."""
+    from dataprep.pipeline.engine import LocalEngine
+    from dataprep.pipeline.estimate import EstimateOptions, estimate
+
+    def refused(self):
+        raise AssertionError("a worker process was started for one shard")
+
+    monkeypatch.setattr(LocalEngine, "_started", refused)
+    one = str(sorted(shards.glob("*.parquet"))[0])
+    estimate([one], EstimateOptions(**OPTS), workers=2, progress=False)
+    build([one], tmp_path / "b", BuildOptions(**OPTS), workers=2, progress=False)

@@ -15,7 +15,7 @@ pytest.importorskip("torch")
 
 # every dependency of dataprep but numpy, and what they pull in
 MISSING = ("polars", "pyarrow", "tiktoken", "datasketch", "scipy", "fsspec", "matplotlib", "huggingface_hub",
-           "riptoken", "ray", "s3fs")
+           "riptoken", "ray", "s3fs", "numba")
 
 ONLY_TORCH_AND_NUMPY = f"""
 import runpy, sys

@@ -95,7 +95,8 @@ def test_every_scan_option_is_part_of_the_scan_key():
 
 def test_a_scan_job_holds_nothing_that_shapes_its_bytes_outside_the_scan_options():
     # What a scan writes may depend on its input and its options only; the rest says how it runs.
-    how_it_runs = {"source", "identity", "state", "out", "work", "tokens", "backend", "batch_rows", "threads"}
+    how_it_runs = {"source", "identity", "state", "out", "work", "tokens", "backend", "batch_rows", "threads",
+                   "process_text"}
     assert {f.name for f in dataclasses.fields(ScanJob)} == how_it_runs | {"options"}
 
 

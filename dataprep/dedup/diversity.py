@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataprep.text.compiled import kernels
 from dataprep.text.hashing import fmix64, sequence_hashes, window_indices
 
 
@@ -44,7 +45,13 @@ class NgramDiversity:
         self.total += len(h)
 
     def update(self, tokens: np.ndarray, lengths: np.ndarray) -> None:
-        self.add_hashes(self.ngram_hashes(tokens, lengths))
+        """Add the n-grams of documents of ``lengths`` tokens, back to back in ``tokens`` (uint32): by the
+        compiled kernel where numba is installed (``text/compiled.py``), else in numpy; the same registers."""
+        k = kernels(4 * len(tokens))  # about 4 bytes of text per token
+        if k is None or tokens.dtype != np.uint32:
+            self.add_hashes(self.ngram_hashes(tokens, lengths))
+        else:
+            self.total += k.ngram_registers(tokens, lengths.astype(np.int64), self.n, self.p, self.registers)
 
     def distinct(self) -> float:
         if self.total == 0:

@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from dataprep.errors import DataprepError, named
+from dataprep.text.compiled import kernels
 from dataprep.text.hashing import BatchHashes, fmix64, window_indices
 
 EMPTY = np.uint32(0xFFFFFFFF)  # signature value of a document without shingles
@@ -130,7 +131,14 @@ class MinHasher:
         return fmix64(out) >> np.uint64(32), offsets
 
     def signatures(self, h: BatchHashes) -> np.ndarray:
-        """(n_docs, bands * rows) uint32 MinHash signatures."""
+        """(n_docs, bands * rows) uint32 MinHash signatures: by the compiled kernel where numba is
+        installed (``text/compiled.py``), else in numpy (``signatures_numpy``); the same values either way."""
+        k = kernels(8 * len(h.word_hashes))  # about as many bytes of text as 8 per word
+        if k is None:
+            return self.signatures_numpy(h)
+        return k.signatures(h.word_hashes, h.doc_words, self.shingle_mult, self.a, self.b)
+
+    def signatures_numpy(self, h: BatchHashes) -> np.ndarray:
         x, offsets = self.shingles(h)
         n_docs = len(offsets) - 1
         sig = np.full((n_docs, self.num_used), EMPTY, dtype=np.uint32)

@@ -330,10 +330,12 @@ def _run(job: Job, target: TokenTarget | None, clock: Clock) -> dict:
     # few may go unused); a hub's are fetched one at a time, since each is a download.
     ahead = 1 if job.feed.train.lazy is not None else max(1, job.engine.workers)
     val_bands, val_info = reuse_val(job.opts.val_bin, job.od.staged, job.opts) if job.opts.val_bin else (None, {})
-    taken, scanned, steps = (n_inputs if target is None else 1), 0, []
+    taken, scanned, steps, scanning = (n_inputs if target is None else 1), 0, [], 0.0
     while True:
         if taken > scanned:
+            began = time.perf_counter()
             scanned = job.scan(scanned, n_inputs if target is None else min(n_inputs, taken - 1 + ahead))
+            scanning += time.perf_counter() - began
         corpus = load_scanned(job.od.state, scan_dirs(taken, n_val), taken, job.tables)
         decisions = job.decide(corpus, val_bands)
         tokens = job.tokens(corpus, decisions)
@@ -344,6 +346,7 @@ def _run(job: Job, target: TokenTarget | None, clock: Clock) -> dict:
             break
         taken += 1
     clock.lap("decide")
+    clock.stats["scan_seconds"], clock.stats["decide_seconds"] = scanning, clock.stats["decide_seconds"] - scanning
     clock.stats["dedup_state_bytes_per_doc"] = sum(
         job.od.state.size(f"{d}/{f}") for d in corpus.scan_dirs for f in STATE_FILES) / max(1, len(corpus.docs))
     return _write(job, corpus, decisions, tokens, val_info, budget.section(target, steps) if target else None)

@@ -12,8 +12,10 @@ holding boilerplate are tokenized again without it, as build does, so the foreca
 
 What the driver holds per document: the ``Documents`` arrays the decision needs (two digests,
 token count, scores, val key: about 60 bytes), the decisions, and the text bytes and token_count
-column; per line, only the places of boilerplate lines in kept documents, after a first pass that
-counts documents per distinct line.
+column; per distinct line of the kept documents, its hash and how many of them hold it (the first of
+two passes over the scans' lines, a shard at a time); the second pass reduces each shard's places of
+boilerplate lines to per-document sums before the next shard is read, so no line's places are held
+beyond its shard.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dataprep.dedup.boilerplate import Boilerplate, first_holders, removed_tokens, sample_lines
+from dataprep.dedup.boilerplate import Boilerplate, first_places, place_tokens, sample_lines
 from dataprep.dedup.decide import (DEFAULT_MIN_SCORE, FILTERS, BandsInMemory, Decisions, Documents, Rules, decide,
                                    documents_of, filter_reasons, waterfall)
 from dataprep.dedup.diversity import NgramDiversity
@@ -42,7 +44,7 @@ from dataprep.pipeline.inputs import Inputs, LazyInputs
 from dataprep.pipeline.plan import Plan
 from dataprep.pipeline.progress import Progress
 from dataprep.pipeline.scan import OPTIONAL_COLUMNS, tokens_again
-from dataprep.pipeline.scan_shards import Scanner, Shard, load_scanned, scan_dirs, scan_options
+from dataprep.pipeline.scan_shards import Scanned, Scanner, Shard, load_scanned, scan_dirs, scan_options
 from dataprep.text.scores import passes_min_score
 from dataprep.text.tokenizer import bin_dtype, get_encoding
 from dataprep.version import __version__
@@ -58,7 +60,9 @@ class EstimateOptions(Rules):
     top_lines: int = 10
     diversity_ngram: int = 13
     fast: bool = False
-    batch_rows: int = 2048
+    # Half of build's: each scan process holds about 60 MB less (docs/benchmarks.md, memory), and the
+    # scan is no slower; the report does not depend on it.
+    batch_rows: int = 1024
     encoding: str = "gpt2"
     tokenizer_backend: str = "tiktoken"  # or "riptoken": the same ids, faster
     plan: Plan | None = None
@@ -167,17 +171,15 @@ def _measure(feed: Inputs, opts: EstimateOptions, engine: Engine, root: Store, p
     scanner.scan([Shard(s, (resolved(s.path), s.size, None), d, False) for s, d in zip(sources, dirs)])
     c = load_scanned(state, dirs, len(sources))
     decisions = decide(c.docs, opts, BandsOnShards(work, state, dirs, opts.lsh.bands_rows[0], engine, None))
-    kept = decisions.kept
-    boiler, places = c.boilerplate(kept, opts.boilerplate_min_docs)
-    with_boiler = np.unique(places["doc"])
+    found = _boilerplate_in(c, decisions.kept, opts, engine)
     enc = get_encoding(opts.encoding, opts.tokenizer_backend)
+    boiler, with_boiler = found.boiler, np.flatnonzero(found.holders)
     if opts.strip_boilerplate:  # the forecast of build's bins: exact, as build writes them
         boiler_tokens = _stripped_tokens(sources, c.docs.token_counts, with_boiler, boiler, enc, opts, engine.workers)
     else:
-        boiler_tokens = removed_tokens(places["hash"], places["doc"], places["tokens"], boiler.hashes,
-                                       np.where(kept, c.docs.token_counts, 0))
+        boiler_tokens = found.tokens
     top = boiler.hashes[boiler.top(opts.top_lines)]
-    samples = sample_lines(read_rows(sources, first_holders(places["hash"], places["doc"], top, kept)), top)
+    samples = sample_lines(read_rows(sources, np.unique(found.first_of_top)), top)
     counts = c.column("token_count", -1, np.int64)
     return Measured(
         sources=sources,
@@ -195,6 +197,32 @@ def _measure(feed: Inputs, opts: EstimateOptions, engine: Engine, root: Store, p
         tokenizer=enc,
         bands=BandsInMemory(np.stack([c.band(j) for j in range(opts.lsh.bands_rows[0])], axis=1)) if bands else None,
     )
+
+
+@dataclass
+class BoilerplateFound:
+    """The boilerplate of the kept documents, reduced a shard at a time (no line's places held beyond its shard)."""
+
+    boiler: Boilerplate
+    holders: np.ndarray  # bool per document: a kept document holding a boilerplate line
+    tokens: np.ndarray  # int64 per document: tokens of its boilerplate lines, counted (``place_tokens``)
+    first_of_top: np.ndarray  # the first document holding each of the top lines
+
+
+def _boilerplate_in(c: Scanned, kept: np.ndarray, opts: EstimateOptions, engine: Engine) -> BoilerplateFound:
+    boiler = c.boilerplate_lines(kept, opts.boilerplate_min_docs, engine)
+    top = boiler.hashes[boiler.top(opts.top_lines)]
+    doc_tokens = np.where(kept, c.docs.token_counts, 0)
+    found = BoilerplateFound(boiler, np.zeros(len(kept), dtype=bool), np.zeros(len(kept), dtype=np.int64), top[:0])
+    firsts: list[tuple[np.ndarray, np.ndarray]] = []
+    for places in c.boilerplate_places(kept, boiler, engine):
+        found.holders[places["doc"]] = True
+        # A document lies in one shard: each shard's sums, capped at its documents' tokens, add up.
+        found.tokens += place_tokens(places["doc"], places["tokens"], doc_tokens)
+        firsts.append(first_places(places["hash"], places["doc"], top))
+    if firsts:
+        found.first_of_top = first_places(*(np.concatenate(f) for f in zip(*firsts)), top)[1]
+    return found
 
 
 def full_report(m: Measured, opts: EstimateOptions) -> dict:

@@ -12,6 +12,7 @@ when its key is the one asked for and every file is still what it recorded.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -25,9 +26,11 @@ from dataprep.errors import DataprepError
 from dataprep.io.digest import local_description
 from dataprep.io.reader import Source, check_unchanged, text_column_of
 from dataprep.io.storage import Store, file_sha256, is_url
+from dataprep.pipeline.engine import Engine
 from dataprep.pipeline.outdir import fingerprint
 from dataprep.pipeline.progress import Progress
 from dataprep.pipeline.scan import OPTIONAL_COLUMNS, ScanOptions, ShardScan, scan_source
+from dataprep.text.compiled import kernels
 from dataprep.text.tokenizer import bin_dtype, get_encoding
 
 # Bumped whenever what a scan writes changes: a scan of another format is never reused.
@@ -62,11 +65,13 @@ class ScanJob:
     backend: str  # a tokenizer backend verified to give the encoding's ids
     batch_rows: int
     threads: int
+    process_text: int  # about the bytes of text the process running this job scans in all (its share)
 
 
 def scan_shard(job: ScanJob) -> dict:
     """Scan one input into its directory; the marker is written last, naming the scan's key and each
     file's size and sha256."""
+    kernels(job.process_text)  # loaded where the process's share of the scan pays for loading them
     scan_dir = Store(job.state).sub(job.out)
     tokens_written: dict = {}
     if job.tokens is None:
@@ -177,7 +182,7 @@ class Scanner:
     options: ScanOptions
     backend: str
     batch_rows: int
-    engine: object  # an Engine
+    engine: Engine
     progress: bool | None
     say: object = None  # one-line notes, or None
     label: str = "build"
@@ -197,13 +202,37 @@ class Scanner:
             todo.append(shard)
         bar = Progress(f"{self.label}: scan", sum(s.source.rows for s in todo), self.progress)
         # Shards run as parallel tasks; a lone shard gets the tokenizer threads instead.
-        threads = max(1, self.engine.workers // max(1, min(self.engine.workers, len(todo))))
+        processes = max(1, min(self.engine.workers, len(todo)))
+        threads = max(1, self.engine.workers // processes)
+        # Each process's share of the text: parquet holds text at about 2:1.
+        share = 2 * sum(s.source.size for s in todo) // processes
         jobs = [ScanJob(s.source, s.identity, self.options, self.state.url, s.dir, self.work.url,
-                        tokens_file(s.dir) if s.keep_tokens else None, self.backend, self.batch_rows, threads)
+                        tokens_file(s.dir) if s.keep_tokens else None, self.backend, self.batch_rows, threads, share)
                 for s in todo]
         for job, info in zip(jobs, self.engine.map(scan_shard, jobs)):
             bar.update(info["rows"], job.source.size)
         bar.done()
+
+
+@dataclass(frozen=True)
+class LinesJob:
+    """One shard's lines against its ``kept`` documents (bool, the shard's documents numbered from 0)."""
+
+    state: str
+    scan_dir: str  # relative to state
+    kept: np.ndarray
+    boiler: Boilerplate | None  # None: count the lines; else find where these lines lie
+
+
+def shard_lines(job: LinesJob) -> tuple[np.ndarray, np.ndarray] | dict[str, np.ndarray]:
+    """``count_lines`` of the shard's kept documents, or the places of ``job.boiler``'s lines in them
+    (``doc``, numbered in the shard, ``hash`` and, when the scan counted them, ``tokens``)."""
+    z = Store(job.state).load_array(f"{job.scan_dir}/lines.npz")
+    if job.boiler is None:
+        return count_lines(z["hash"], z["doc"], job.kept)
+    take = boilerplate_places(z["hash"], z["doc"], job.kept, job.boiler)
+    return {"doc": z["doc"][take].astype(np.int64), "hash": z["hash"][take],
+            **({"tokens": z["tokens"][take]} if "tokens" in z else {})}
 
 
 @dataclass
@@ -231,27 +260,35 @@ class Scanned:
         """The first document of each shard, and the number of documents at the end."""
         return np.concatenate([[0], np.cumsum(np.bincount(self.shard, minlength=len(self.scan_dirs)))])
 
+    def boilerplate_lines(self, kept: np.ndarray, min_docs: int, engine: Engine | None = None) -> Boilerplate:
+        """The boilerplate lines among the ``kept`` documents: the documents holding each distinct line
+        counted a shard at a time (as ``engine``'s tasks when given), so that the driver holds no
+        shard's line occurrences, only the distinct lines counted so far."""
+        counts = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
+        for found in self._each_shard(kept, None, engine):
+            counts = merge_counts(counts, found)
+        return boilerplate_of(counts, min_docs)
+
+    def boilerplate_places(self, kept: np.ndarray, boiler: Boilerplate,
+                           engine: Engine | None = None) -> Iterator[dict[str, np.ndarray]]:
+        """Every place a line of ``boiler`` lies in a ``kept`` document, one shard's at a time (found by
+        ``engine``'s tasks when given): ``doc``, ``hash`` and (when the scans counted them) ``tokens``."""
+        offsets = self.starts()
+        for i, places in enumerate(self._each_shard(kept, boiler, engine)):
+            yield {**places, "doc": places["doc"] + offsets[i]}  # a task's arrays may be read-only (Ray)
+
+    def _each_shard(self, kept: np.ndarray, boiler: Boilerplate | None, engine: Engine | None) -> Iterator:
+        offsets = self.starts()
+        jobs = [LinesJob(self.state.url, d, kept[offsets[i] : offsets[i + 1]], boiler)
+                for i, d in enumerate(self.scan_dirs)]
+        return engine.map(shard_lines, jobs) if engine is not None else map(shard_lines, jobs)
+
     def boilerplate(self, kept: np.ndarray, min_docs: int) -> tuple[Boilerplate, dict[str, np.ndarray]]:
         """The boilerplate lines among the ``kept`` documents, and every place one lies in a kept
-        document: ``doc``, ``hash`` and (when the scans counted them) ``tokens``. Read a shard at a
-        time, so that only one shard's line occurrences are held: a first pass counts the documents
-        holding each line, a second takes the places of the lines held by enough of them."""
-        offsets = self.starts()
-        counts = (np.zeros(0, np.uint64), np.zeros(0, np.int64))
-        for i, d in enumerate(self.scan_dirs):
-            z = self.state.load_array(f"{d}/lines.npz")
-            counts = merge_counts(counts, count_lines(z["hash"], z["doc"] + offsets[i], kept))
-        boiler = boilerplate_of(counts, min_docs)
-        places: dict[str, list] = {"doc": [], "hash": [], "tokens": []}
-        for i, d in enumerate(self.scan_dirs):
-            z = self.state.load_array(f"{d}/lines.npz")
-            doc = z["doc"] + offsets[i]
-            take = boilerplate_places(z["hash"], doc, kept, boiler)
-            places["doc"].append(doc[take])
-            places["hash"].append(z["hash"][take])
-            if "tokens" in z:
-                places["tokens"].append(z["tokens"][take])
-        return boiler, {k: np.concatenate(v) for k, v in places.items() if v}
+        document (``boilerplate_places``, all shards' together)."""
+        boiler = self.boilerplate_lines(kept, min_docs)
+        parts = list(self.boilerplate_places(kept, boiler))
+        return boiler, {k: np.concatenate([p[k] for p in parts]) for k in (parts[0] if parts else ())}
 
     def diversity(self, n: int) -> NgramDiversity:
         """The scans' n-gram HyperLogLogs as one (registers merged by their maximum)."""

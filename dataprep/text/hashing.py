@@ -16,10 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dataprep.text.compiled import kernels
 from dataprep.text.normalize import SPACE, NormalizedBatch
 
-_P = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime, odd
-_P_INV = np.uint64(pow(int(_P), -1, 1 << 64))
+P = np.uint64(0x100000001B3)  # FNV-1a's 64-bit prime, odd
+P_INV = np.uint64(pow(int(P), -1, 1 << 64))
 
 
 def fmix64(x: np.ndarray) -> np.ndarray:
@@ -53,10 +54,10 @@ class _Powers:
     def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         if len(self.up) < n:
             size = max(n, 2 * len(self.up))
-            self.up = np.full(size, _P, dtype=np.uint64)
+            self.up = np.full(size, P, dtype=np.uint64)
             self.up[0] = 1
             np.cumprod(self.up, out=self.up)
-            self.down = np.full(size, _P_INV, dtype=np.uint64)
+            self.down = np.full(size, P_INV, dtype=np.uint64)
             self.down[0] = 1
             np.cumprod(self.down, out=self.down)
         return self.up[:n], self.down[:n]
@@ -81,12 +82,12 @@ def sequence_hashes(values: np.ndarray, starts: np.ndarray, ends: np.ndarray) ->
     return (prefix[ends] - prefix[starts]) * down[starts]
 
 
-_SHORT = 16  # words up to this many bytes are hashed from their bytes read as two integers
-_K0 = np.uint64(0x9E3779B97F4A7C15)
-_K1 = np.uint64(0xC2B2AE3D27D4EB4F)
+SHORT = 16  # words up to this many bytes are hashed from their bytes read as two integers
+K0 = np.uint64(0x9E3779B97F4A7C15)
+K1 = np.uint64(0xC2B2AE3D27D4EB4F)
 # For a word of n <= 16 bytes: which bits of c0 and of c1 hold its bytes (looked up, not computed per word).
-_LOW_MASK = np.array([(1 << (8 * min(n, 8))) - 1 for n in range(_SHORT + 1)], dtype=np.uint64)
-_HIGH_MASK = np.array([(1 << (8 * max(n - 8, 0))) - 1 for n in range(_SHORT + 1)], dtype=np.uint64)
+_LOW_MASK = np.array([(1 << (8 * min(n, 8))) - 1 for n in range(SHORT + 1)], dtype=np.uint64)
+_HIGH_MASK = np.array([(1 << (8 * max(n - 8, 0))) - 1 for n in range(SHORT + 1)], dtype=np.uint64)
 
 
 def word_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -98,15 +99,15 @@ def word_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nd
     words (rare: URLs, long numbers) get the polynomial hash of their bytes.
     """
     lengths = ends - starts
-    padded = np.zeros(len(data) + _SHORT, dtype=np.uint8)
+    padded = np.zeros(len(data) + SHORT, dtype=np.uint8)
     padded[: len(data)] = data
-    rows = np.lib.stride_tricks.as_strided(padded, shape=(len(data), _SHORT), strides=(1, 1))[starts]
+    rows = np.lib.stride_tricks.as_strided(padded, shape=(len(data), SHORT), strides=(1, 1))[starts]
     chunks = np.ascontiguousarray(rows).view("<u8").reshape(-1, 2)
-    short = np.minimum(lengths, _SHORT)
-    out = fmix64((chunks[:, 0] & _LOW_MASK[short]) * _K0 + (chunks[:, 1] & _HIGH_MASK[short]) * _K1
+    short = np.minimum(lengths, SHORT)
+    out = fmix64((chunks[:, 0] & _LOW_MASK[short]) * K0 + (chunks[:, 1] & _HIGH_MASK[short]) * K1
                  + lengths.astype(np.uint64))
 
-    long = np.flatnonzero(lengths > _SHORT)
+    long = np.flatnonzero(lengths > SHORT)
     if len(long):
         n = lengths[long]
         flat = data[window_indices(starts[long], n)]
@@ -117,6 +118,17 @@ def word_hashes(data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.nd
 
 
 def hash_batch(nb: NormalizedBatch) -> BatchHashes:
+    """Words, lines and their hashes: by the compiled kernels where numba is installed (``compiled.py``),
+    else in numpy (``hash_batch_numpy``); the same values either way."""
+    k = kernels(len(nb.data))
+    if k is None:
+        return hash_batch_numpy(nb)
+    words, line_words = k.words(nb.data, nb.line_offsets)
+    return BatchHashes(word_hashes=words, doc_words=line_words[nb.doc_lines], line_words=line_words,
+                       line_hashes=k.line_hashes(words, line_words))
+
+
+def hash_batch_numpy(nb: NormalizedBatch) -> BatchHashes:
     data = nb.data
     n = len(data)
     is_space = np.ones(n + 2, dtype=bool)  # padded: position -1 and n count as separators
