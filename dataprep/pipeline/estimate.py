@@ -178,8 +178,7 @@ def _measure(feed: Inputs, opts: EstimateOptions, engine: Engine, root: Store, p
         boiler_tokens = _stripped_tokens(sources, c.docs.token_counts, with_boiler, boiler, enc, opts, engine.workers)
     else:
         boiler_tokens = found.tokens
-    top = boiler.hashes[boiler.top(opts.top_lines)]
-    samples = sample_lines(read_rows(sources, np.unique(found.first_of_top)), top)
+    samples = sample_lines(read_rows(sources, np.unique(found.first_of_top)), found.top)
     counts = c.column("token_count", -1, np.int64)
     return Measured(
         sources=sources,
@@ -206,14 +205,16 @@ class BoilerplateFound:
     boiler: Boilerplate
     holders: np.ndarray  # bool per document: a kept document holding a boilerplate line
     tokens: np.ndarray  # int64 per document: tokens of its boilerplate lines, counted (``place_tokens``)
-    first_of_top: np.ndarray  # the first document holding each of the top lines
+    top: np.ndarray  # hashes of the ``top_lines`` lines held by most documents
+    first_of_top: np.ndarray  # the first document holding each of them
 
 
 def _boilerplate_in(c: Scanned, kept: np.ndarray, opts: EstimateOptions, engine: Engine) -> BoilerplateFound:
     boiler = c.boilerplate_lines(kept, opts.boilerplate_min_docs, engine)
     top = boiler.hashes[boiler.top(opts.top_lines)]
     doc_tokens = np.where(kept, c.docs.token_counts, 0)
-    found = BoilerplateFound(boiler, np.zeros(len(kept), dtype=bool), np.zeros(len(kept), dtype=np.int64), top[:0])
+    found = BoilerplateFound(boiler, np.zeros(len(kept), dtype=bool), np.zeros(len(kept), dtype=np.int64), top,
+                             top[:0])
     firsts: list[tuple[np.ndarray, np.ndarray]] = []
     for places in c.boilerplate_places(kept, boiler, engine):
         found.holders[places["doc"]] = True
