@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
 from dataprep.synth import SynthConfig, generate
+
+# The tests that press Ctrl-C need commands that hear it. A shell starts a background job (`cmd &`)
+# with SIGINT ignored, and the commands the tests start would inherit that and run on to the end.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
