@@ -23,11 +23,10 @@ import argparse
 import io
 import os
 import shutil
-import signal
 import sys
 import tempfile
 from collections import Counter
-from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +35,7 @@ from dataprep.io.storage import Store
 from dataprep.pipeline.build import BuildOptions, build
 from dataprep.synth import SynthConfig, generate
 from dataprep_cli.main import main
+from fuzz_report import time_limit  # a hang raises past the CLI's catch-all
 
 OUTPUTS = ("train.bin", "val.bin", "meta.json", "manifest.parquet", "val_bands.npy", "report.md")
 RULES = ("--no-score-filter", "--val-fraction", "0.1", "--strip-boilerplate", "--workers", "1")  # as BuildOptions below
@@ -54,20 +54,6 @@ def run(files: list[str], out: Path, *extra: str) -> tuple[int, str]:
     with redirect_stdout(io.StringIO()), redirect_stderr(err), time_limit(TIME_LIMIT):
         code = main(["build", "--input", *files, "--out", str(out), *RULES, *extra])
     return code, err.getvalue()
-
-
-@contextmanager
-def time_limit(seconds: int):
-    def hung(*_):
-        raise TimeoutError(f"no result in {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, hung)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def candidates(out: Path) -> list[Path]:
